@@ -1,0 +1,1 @@
+"""motionledger: an event-sourced production ledger for AI-directed multicam shoots."""

@@ -1,0 +1,110 @@
+"""The Litestar application: routes, the envelope, bearer auth, request metrics."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from ... import metrics
+from ...services.health import Health
+from .envelope import EXCEPTION_HANDLERS, ErrorBody, Failure
+from .health import ROUTES as HEALTH_ROUTES
+
+_UNAUTHORIZED = (
+    b'{"ok":false,"error":{"code":"unauthorized","message":"missing or wrong bearer token"}}'
+)
+
+
+def _auth(app: ASGIApp, token: str | None) -> ASGIApp:
+    """Every /production/* request needs the bearer token; probes and metrics stay open."""
+    if not token:
+        return app
+    expected = f"Bearer {token}".encode()
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and scope["path"].startswith("/production"):
+            given = b""
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    given = value
+                    break
+            if not hmac.compare_digest(given, expected):
+                start: Any = {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b"Bearer"),
+                    ],
+                }
+                body: Any = {"type": "http.response.body", "body": _UNAUTHORIZED}
+                await send(start)
+                await send(body)
+                return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def _timed(app: ASGIApp) -> ASGIApp:
+    """Request duration by route template (never the raw path: bounded label values)."""
+
+    async def timed(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_status)
+        finally:
+            route = scope.get("path_template") or "unmatched"
+            method = scope.get("method", "GET")
+            metrics.HTTP_REQUESTS.labels(route, method, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+    return timed
+
+
+def create_app(
+    *,
+    health: Health,
+    token: str | None,
+    max_body_bytes: int,
+    routes: Sequence[Any] = (),
+    state: dict[str, Any] | None = None,
+    debug: bool = False,
+) -> ASGIApp:
+    app = Litestar(
+        route_handlers=[*HEALTH_ROUTES, *routes],
+        exception_handlers=EXCEPTION_HANDLERS,
+        state=State({"health": health, **(state or {})}),
+        openapi_config=OpenAPIConfig(
+            title="motionledger",
+            version="1",
+            description="Production ledger for AI-directed multicam shoots",
+            path="/schema",
+        ),
+        request_max_body_size=max_body_bytes,
+        debug=debug,
+    )
+    return _timed(_auth(app, token))
+
+
+__all__ = ["ErrorBody", "Failure", "create_app"]

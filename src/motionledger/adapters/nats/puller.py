@@ -1,0 +1,261 @@
+"""Pulling the stream in order, as raw messages, with nothing per message but the parse.
+
+The ledger keeps its place in the stream in Postgres, so the broker-side consumer needs no
+acknowledgements: a durable AckNone pull consumer, created at the committed sequence + 1
+on every (re)start. Messages are taken straight from nats-py's protocol parser (a tap on
+the client's message dispatch for one subscription id): no `Msg` object, no header
+parsing, no JetStream bookkeeping per message. That per-message Python work is what binds
+a plain nats-py consumer; skipping it leaves the parser as the client's cost.
+
+Anything unexpected — a sequence gap (messages lost on a reconnect), a deleted consumer,
+a silent stall after a broker restart (nats.py issue #504) — surfaces as `PullBroken`, and
+the ingest loop restarts from the committed checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from ... import logs
+
+log = logs.get(__name__)
+
+_STATUS_OFFSET: Final = len(b"NATS/1.0 ")
+
+
+class PullBroken(Exception):
+    """The pull can no longer be trusted to be complete and in order: start over."""
+
+
+@dataclass(slots=True)
+class RawMessage:
+    seq: int  # stream sequence
+    subject: str
+    data: bytes
+    headers: bytes  # the raw NATS header block, b"" when there is none
+    published_ns: int  # the broker's timestamp
+
+    def header_map(self) -> dict[str, list[str]]:
+        """Headers as a mapping, parsed only when needed (dead letters)."""
+        out: dict[str, list[str]] = {}
+        lines = self.headers.decode("utf-8", "replace").split("\r\n")[1:]
+        for line in lines:
+            name, sep, value = line.partition(":")
+            if sep:
+                out.setdefault(name.strip(), []).append(value.strip())
+        return out
+
+
+_Handler = Callable[[bytes, bytes, bytes, bytes], None]
+
+
+def _tap(client: Client) -> dict[int, _Handler]:
+    """Route messages of chosen subscription ids to plain callbacks, before nats-py's Msg path."""
+    taps: dict[int, _Handler] | None = getattr(client, "_motionledger_taps", None)
+    if taps is not None:
+        return taps
+    original = client._process_msg
+    params = list(inspect.signature(original).parameters)
+    if params != ["sid", "subject", "reply", "data", "headers"]:  # pragma: no cover
+        raise RuntimeError(f"unsupported nats-py: _process_msg{tuple(params)}; pin nats-py<3")
+    registry: dict[int, _Handler] = {}
+
+    async def process(sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
+        handler = registry.get(sid)
+        if handler is None:
+            await original(sid, subject, reply, data, headers)
+        else:
+            handler(subject, reply, data, headers)
+
+    client._process_msg = process  # type: ignore[method-assign]
+    client._motionledger_taps = registry  # type: ignore[attr-defined]
+    return registry
+
+
+class _PullRequest(msgspec.Struct, omit_defaults=True):
+    batch: int
+    expires: int  # ns
+    idle_heartbeat: int  # ns
+
+
+class Puller:
+    """In-order raw messages from `stream`, starting at `start_seq`."""
+
+    def __init__(
+        self,
+        client: Client,
+        stream: str,
+        consumer: str,
+        *,
+        batch: int,
+        expires_s: float = 5.0,
+        heartbeat_s: float = 1.0,
+    ) -> None:
+        self._client = client
+        self._js: JetStreamContext = client.jetstream()
+        self._stream = stream
+        self._consumer = consumer
+        self._batch = batch
+        self._request = msgspec.json.encode(
+            _PullRequest(2 * batch, int(expires_s * 1e9), int(heartbeat_s * 1e9))
+        )
+        self._stall_after = 3 * heartbeat_s
+        self._buffer: deque[RawMessage] = deque()
+        self._arrived = asyncio.Event()
+        self._credit = 0  # messages asked for and neither received nor expired
+        self._expected = 0  # next stream sequence we must see
+        self._last_activity = time.monotonic()
+        self._broken: str | None = None
+        self._woken = False
+        self._sub: Subscription | None = None
+        self._inbox = ""
+        self._api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+
+    async def open(self, start_seq: int, first_seq: int) -> None:
+        """(Re)create the consumer at `start_seq` and start pulling."""
+        await self.close()
+        with contextlib.suppress(NotFoundError):
+            await self._js.delete_consumer(self._stream, self._consumer)
+        await self._js.add_consumer(
+            self._stream,
+            ConsumerConfig(
+                durable_name=self._consumer,
+                description="motionledger ingest: position kept in Postgres, no acks",
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=start_seq,
+                ack_policy=AckPolicy.NONE,
+                max_waiting=64,
+            ),
+        )
+        if first_seq > start_seq:
+            log.error(
+                "stream_messages_expired_before_ingest",
+                stream=self._stream,
+                from_seq=start_seq,
+                to_seq=first_seq - 1,
+            )
+        self._expected = max(start_seq, first_seq)
+        self._buffer.clear()
+        self._broken = None
+        self._credit = 0
+        self._inbox = self._client.new_inbox()
+        self._sub = await self._client.subscribe(self._inbox)
+        _tap(self._client)[self._sub._id] = self._on_message
+        self._last_activity = time.monotonic()
+
+    async def close(self) -> None:
+        if self._sub is None:
+            return
+        sub, self._sub = self._sub, None
+        _tap(self._client).pop(sub._id, None)
+        if not self._client.is_closed:
+            try:
+                await sub.unsubscribe()
+            except Exception as error:  # a dead connection: nothing to unsubscribe from
+                log.debug("unsubscribe_failed", error=str(error))
+
+    def wake(self) -> None:
+        """Make a waiting `next_batch` return now (with what it has, possibly nothing)."""
+        self._woken = True
+        self._arrived.set()
+
+    def lose_requests(self) -> None:
+        """Pull requests do not survive a reconnect; ask again at once."""
+        self._credit = 0
+        self._arrived.set()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def _on_message(self, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
+        self._last_activity = time.monotonic()
+        if reply:
+            tokens = reply.split(b".")
+            # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>, or the
+            # 12-token form with domain and account hash after ACK.
+            base = 2 if len(tokens) == 9 else 4
+            seq = int(tokens[base + 3])
+            self._credit -= 1
+            if seq != self._expected:
+                if seq < self._expected:
+                    return  # delivered again after a broker restart: already have it
+                self._broken = f"sequence gap: expected {self._expected}, got {seq}"
+            else:
+                self._expected = seq + 1
+                self._buffer.append(
+                    RawMessage(seq, subject.decode(), data, headers, int(tokens[base + 5]))
+                )
+        else:
+            self._on_status(headers)
+        self._arrived.set()
+
+    def _on_status(self, headers: bytes) -> None:
+        code = headers[_STATUS_OFFSET : _STATUS_OFFSET + 3]
+        if code == b"100":
+            return  # idle heartbeat: the pull is alive
+        if code in (b"404", b"408"):
+            # the request ended; the messages it did not deliver are no longer owed
+            for line in headers.split(b"\r\n"):
+                if line.startswith(b"Nats-Pending-Messages:"):
+                    self._credit -= int(line.split(b":", 1)[1])
+                    return
+            self._credit = 0
+            return
+        status = headers[_STATUS_OFFSET:].split(b"\r\n", 1)[0].decode("utf-8", "replace")
+        if code == b"409" and "Exceeded" in status:
+            self._credit = 0
+            return
+        self._broken = f"consumer status {status}"
+
+    async def _ask(self) -> None:
+        if self._credit < self._batch:
+            await self._client.publish(self._api, self._request, reply=self._inbox)
+            self._credit += 2 * self._batch
+
+    async def next_batch(self, timeout: float) -> list[RawMessage]:
+        """Up to `batch` messages, in stream order; [] when none came within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._broken is not None:
+                raise PullBroken(self._broken)
+            if self._buffer:
+                take = min(len(self._buffer), self._batch)
+                out = [self._buffer.popleft() for _ in range(take)]
+                await self._ask()
+                return out
+            await self._ask()
+            now = time.monotonic()
+            if now - self._last_activity > self._stall_after:
+                # nothing at all, not even a heartbeat: the pull request is gone (#504)
+                log.warning(
+                    "pull_stalled", stream=self._stream, idle_s=round(now - self._last_activity, 1)
+                )
+                self._last_activity = now
+                self._credit = 0
+                continue
+            remaining = deadline - now
+            if remaining <= 0 or self._woken:
+                self._woken = False
+                return []
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), min(remaining, self._stall_after))
+
+
+def consumer_name(stream: str) -> str:
+    return f"motionledger-{stream}".replace(".", "_")

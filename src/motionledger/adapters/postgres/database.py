@@ -1,0 +1,126 @@
+"""Connections, the jsonb codec, and numbered migrations applied under an advisory lock."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+
+from ... import logs
+
+log = logs.get(__name__)
+
+MIGRATIONS: Final = Path(__file__).parent / "migrations"
+# pg_advisory_xact_lock key for migrations: two `migrate`/`serve` at once take turns
+_MIGRATION_LOCK: Final = 0x6D6C_6D69_6772_0001
+_NAME: Final = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def _jsonb_encode(value: bytes | str) -> bytes:
+    # binary jsonb is a version byte and the JSON text: canonical bytes go in untouched
+    return b"\x01" + (value if isinstance(value, bytes) else value.encode())
+
+
+def _jsonb_decode(value: bytes) -> bytes:
+    return value[1:]
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb in and out as raw JSON bytes: msgspec decodes them, or passes them on as Raw."""
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=_jsonb_encode,
+        decoder=_jsonb_decode,
+        format="binary",
+    )
+
+
+async def connect(dsn: str, **options: Any) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn, **options)
+    await init_connection(conn)
+    return conn
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=init_connection,
+        # a dead database must fail fast so /readyz and retries notice
+        timeout=5,
+        command_timeout=60,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def migrations() -> list[Migration]:
+    found: list[Migration] = []
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        match = _NAME.match(path.name)
+        if match is None:
+            raise RuntimeError(f"migration file {path.name} is not named NNNN_name.sql")
+        found.append(Migration(int(match[1]), match[2], path.read_text()))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number: {versions}")
+    return found
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply what is missing, in order, in one transaction. Idempotent; safe to race."""
+    applied_now: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            """
+            CREATE SCHEMA IF NOT EXISTS ledger;
+            CREATE TABLE IF NOT EXISTS ledger.schema_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                checksum   text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            );
+            """
+        )
+        rows = await conn.fetch("SELECT version, name, checksum FROM ledger.schema_migrations")
+        done = {row["version"]: row for row in rows}
+        for migration in migrations():
+            row = done.get(migration.version)
+            if row is not None:
+                if row["checksum"] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.version:04d}_{row['name']} was changed after it "
+                        "was applied; add a new migration instead"
+                    )
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO ledger.schema_migrations (version, name, checksum) VALUES ($1,$2,$3)",
+                migration.version,
+                migration.name,
+                migration.checksum,
+            )
+            applied_now.append(f"{migration.version:04d}_{migration.name}")
+    if applied_now:
+        log.info("migrations_applied", migrations=applied_now)
+    return applied_now

@@ -1,0 +1,231 @@
+"""The log's persistence: batch appends, the ingest checkpoint, and the judge's look-ups."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import asyncpg
+
+from ...domain.canonical import GENESIS_HASH
+from ...domain.judge import FactKeys, Knowledge
+
+# pg_advisory_lock key of the writer lease: one ingesting process per database
+WRITER_LEASE: Final = 0x6D6C_696E_6765_7374
+LOG_CHANNEL: Final = "motionledger_log"
+
+EVENT_COLUMNS: Final = (
+    "position",
+    "event_id",
+    "lane",
+    "type",
+    "session_id",
+    "entity_id",
+    "timestamp_ms",
+    "recorded_at",
+    "body",
+    "stream_epoch",
+    "stream_seq",
+    "published_at",
+    "hash",
+)
+DEAD_LETTER_COLUMNS: Final = (
+    "subject",
+    "headers",
+    "raw",
+    "reason",
+    "detail",
+    "field",
+    "event_id",
+    "session_id",
+    "type",
+    "received_at",
+    "recorded_at",
+    "stream_epoch",
+    "stream_seq",
+)
+# Rows are plain tuples in the column order above: COPY takes them as they are.
+EventRow = tuple[Any, ...]
+DeadLetterRow = tuple[Any, ...]
+
+
+class LeaseLost(Exception):
+    """Another writer moved the checkpoint: this process must stop writing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    position: int
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IngestState:
+    epoch: int
+    stream_seq: int
+
+
+@dataclass(slots=True)
+class BatchWrite:
+    """Everything one ingest transaction writes."""
+
+    stream: str
+    epoch: int
+    from_seq: int  # the checkpoint this batch builds on
+    to_seq: int  # the checkpoint after it
+    events: list[EventRow]
+    dead_letters: list[DeadLetterRow]
+    duplicates: int
+    recorded_at: datetime
+    head: int
+
+
+async def head(conn: asyncpg.Connection) -> Head:
+    row = await conn.fetchrow(
+        "SELECT position, hash FROM ledger.events ORDER BY position DESC LIMIT 1"
+    )
+    if row is None:
+        return Head(0, GENESIS_HASH)
+    return Head(row["position"], bytes(row["hash"]))
+
+
+async def ingest_state(
+    conn: asyncpg.Connection, stream: str, created: str, now: datetime
+) -> IngestState:
+    """The committed sequence in `stream`; a re-created stream starts a new epoch at 0."""
+    row = await conn.fetchrow(
+        "SELECT epoch, stream_created, stream_seq FROM ledger.ingest_state WHERE stream = $1",
+        stream,
+    )
+    if row is None:
+        epoch = await conn.fetchval("SELECT coalesce(max(stream_epoch), 0) + 1 FROM ledger.events")
+        await conn.execute(
+            "INSERT INTO ledger.ingest_state (stream, epoch, stream_created, stream_seq, "
+            "updated_at) VALUES ($1, $2, $3, 0, $4)",
+            stream,
+            epoch,
+            created,
+            now,
+        )
+        return IngestState(epoch, 0)
+    if row["stream_created"] != created:
+        epoch = row["epoch"] + 1
+        await conn.execute(
+            "UPDATE ledger.ingest_state SET epoch = $2, stream_created = $3, stream_seq = 0, "
+            "updated_at = $4 WHERE stream = $1",
+            stream,
+            epoch,
+            created,
+            now,
+        )
+        return IngestState(epoch, 0)
+    return IngestState(row["epoch"], row["stream_seq"])
+
+
+async def commit_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
+    """One transaction: rows, dead letters, checkpoint (compare-and-set), one NOTIFY."""
+    async with conn.transaction():
+        if batch.events:
+            await conn.copy_records_to_table(
+                "events", schema_name="ledger", records=batch.events, columns=EVENT_COLUMNS
+            )
+        if batch.dead_letters:
+            await conn.copy_records_to_table(
+                "dead_letters",
+                schema_name="ledger",
+                records=batch.dead_letters,
+                columns=DEAD_LETTER_COLUMNS,
+            )
+        status = await conn.execute(
+            "UPDATE ledger.ingest_state SET stream_seq = $3, duplicates = duplicates + $4, "
+            "updated_at = $5 WHERE stream = $1 AND epoch = $2 AND stream_seq = $6",
+            batch.stream,
+            batch.epoch,
+            batch.to_seq,
+            batch.duplicates,
+            batch.recorded_at,
+            batch.from_seq,
+        )
+        if status != "UPDATE 1":
+            raise LeaseLost(f"checkpoint of {batch.stream} moved away from {batch.from_seq}")
+        await conn.execute("SELECT pg_notify($1, $2)", LOG_CHANNEL, str(batch.head))
+
+
+async def refused_rows(
+    conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> dict[int, str]:
+    """Rows PostgreSQL will not store, by stream sequence, each tried alone, nothing kept."""
+    refused: dict[int, str] = {}
+    seq_index = list(columns).index("stream_seq")
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    insert = f"INSERT INTO ledger.{table} ({', '.join(columns)}) VALUES ({placeholders})"
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        for row in rows:
+            savepoint = conn.transaction()
+            await savepoint.start()
+            try:
+                await conn.execute(insert, *row)
+            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
+                refused[row[seq_index]] = f"{type(error).__name__}: {error}"[:1000]
+            except asyncpg.PostgresError as error:
+                if isinstance(error, asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+                    raise
+                refused[row[seq_index]] = f"{type(error).__name__}: {error}"[:1000]
+            finally:
+                await savepoint.rollback()
+    finally:
+        await tx.rollback()
+    return refused
+
+
+_FACTS_SQL: Final = """
+SELECT 's' AS kind, session_id AS a, NULL AS b FROM ledger.events
+ WHERE type = 'session.started' AND session_id = ANY($1::text[])
+UNION ALL
+SELECT DISTINCT 'c', session_id, entity_id FROM ledger.events
+ WHERE type = 'camera.upserted' AND session_id = ANY($2::text[]) AND entity_id = ANY($3::text[])
+UNION ALL
+SELECT 't', entity_id, session_id FROM ledger.events
+ WHERE type = 'still.created' AND entity_id = ANY($4::text[])
+UNION ALL
+SELECT 'a', entity_id, NULL FROM ledger.events
+ WHERE type = 'asset.created' AND entity_id = ANY($5::text[])
+"""
+
+
+async def lookup_facts(conn: asyncpg.Connection | asyncpg.Pool, keys: FactKeys) -> Knowledge:
+    """Which of the asked-for entities the log holds: one round trip."""
+    cameras = keys.cameras
+    rows = await conn.fetch(
+        _FACTS_SQL,
+        list(keys.sessions),
+        [s for s, _ in cameras],
+        [c for _, c in cameras],
+        list(keys.stills),
+        list(keys.assets),
+    )
+    known = Knowledge()
+    for kind, a, b in rows:
+        if kind == "s":
+            known.sessions.add(a)
+        elif kind == "c":
+            if (a, b) in cameras:
+                known.cameras.add((a, b))
+        elif kind == "t":
+            known.stills[a] = b
+        else:
+            known.assets.add(a)
+    return known
+
+
+async def existing_event_ids(
+    conn: asyncpg.Connection | asyncpg.Pool, event_ids: Iterable[str]
+) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT event_id FROM ledger.events WHERE event_id = ANY($1::text[])", list(event_ids)
+    )
+    return {row[0] for row in rows}

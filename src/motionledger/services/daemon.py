@@ -1,0 +1,187 @@
+"""`motionledger serve`: ingestion, projections and the query endpoint in one process.
+
+Start-up never requires the broker or the database to be there already: the HTTP
+endpoint comes up first (so /healthz answers and /readyz tells the truth), then the
+database and broker are connected with retries. Ctrl-C / SIGTERM stops fetching, lets the
+batch in flight commit, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import asyncpg
+import uvicorn
+from nats.aio.client import Client
+
+from .. import logs, metrics
+from ..adapters.http.app import create_app
+from ..adapters.nats import broker
+from ..adapters.postgres.database import create_pool, migrate
+from ..settings import Settings
+from .health import Health
+from .ingest import DB_DOWN, Backoff, Ingestor
+
+log = logs.get(__name__)
+T = TypeVar("T")
+DRAIN_DEADLINE_S = 15.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+    def install_signal_handlers(self) -> None:  # older uvicorn
+        pass
+
+
+async def retry(what: str, attempt: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T | None:
+    """Keep trying until it works or we are told to stop (then None)."""
+    backoff = Backoff(first=0.2, cap=3.0)
+    while not stop.is_set():
+        try:
+            return await attempt()
+        except Exception as error:
+            log.warning("waiting_for", what=what, error=str(error) or type(error).__name__)
+            await backoff.sleep(stop)
+    return None
+
+
+@dataclass
+class Resources:
+    """What the HTTP routes and services share; filled in as the connections come up."""
+
+    settings: Settings
+    health: Health = field(default_factory=Health)
+    pool: asyncpg.Pool | None = None
+    client: Client | None = None
+    ingestor: Ingestor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _register_checks(res: Resources) -> None:
+    async def database() -> tuple[bool, Any]:
+        if res.pool is None:
+            return False, "not connected"
+        try:
+            await res.pool.fetchval("SELECT 1")
+        except DB_DOWN as error:
+            metrics.DATABASE_UP.set(0)
+            return False, str(error) or type(error).__name__
+        metrics.DATABASE_UP.set(1)
+        return True, "up"
+
+    async def broker_check() -> tuple[bool, Any]:
+        connected = res.client is not None and res.client.is_connected
+        return connected, "up" if connected else "not connected"
+
+    async def ingest() -> tuple[bool, Any]:
+        if res.ingestor is None:
+            return False, "not started"
+        role = "active" if res.ingestor.active else "standby"
+        return True, {"role": role, "committedSeq": res.ingestor.committed_seq}
+
+    res.health.register("database", database)
+    res.health.register("broker", broker_check)
+    res.health.register("ingest", ingest)
+
+
+@contextlib.asynccontextmanager
+async def _http(res: Resources, routes: list[Any]) -> AsyncIterator[None]:
+    settings = res.settings
+    if not settings.http_enabled:
+        yield
+        return
+    app = create_app(
+        health=res.health,
+        token=settings.api_token,
+        max_body_bytes=settings.max_body_bytes,
+        routes=routes,
+        state={"resources": res},
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+    server = _Server(config)
+    task = asyncio.ensure_future(server.serve())
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers a flag only
+        await asyncio.sleep(0.01)
+    if task.done():
+        task.result()  # raises: the port is taken, say so
+        raise RuntimeError(
+            f"HTTP server did not start on {settings.http_host}:{settings.http_port}"
+        )
+    log.info("http_listening", url=f"http://{settings.http_host}:{settings.http_port}")
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def serve(settings: Settings, *, routes: list[Any] | None = None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    res = Resources(settings)
+    _register_checks(res)
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.embedded:
+            from ..adapters.embedded import running  # the bare-machine default
+
+            settings = res.settings = await stack.enter_async_context(running(settings))
+        await stack.enter_async_context(_http(res, routes or []))
+        assert settings.database_url is not None
+        dsn = settings.database_url
+        res.pool = await retry("database", lambda: create_pool(dsn, max_size=8), stop)
+        if res.pool is None:
+            return 0
+        stack.push_async_callback(res.pool.close)
+        pool = res.pool
+        if await retry("migrations", lambda: migrate_with(pool), stop) is None:
+            return 0
+        res.client = await retry("broker", lambda: broker.connect(settings), stop)
+        if res.client is None:
+            return 0
+        stack.push_async_callback(res.client.close)
+        res.ingestor = Ingestor(settings, pool, res.client)
+        await _run_until_stopped(res, stop)
+    log.info("serve_stopped")
+    return 0
+
+
+async def migrate_with(pool: asyncpg.Pool) -> list[str]:
+    async with pool.acquire() as conn:
+        return await migrate(conn)
+
+
+async def _run_until_stopped(res: Resources, stop: asyncio.Event) -> None:
+    assert res.ingestor is not None
+    workers = [asyncio.ensure_future(res.ingestor.run(stop))]
+    workers += [asyncio.ensure_future(w(stop)) for w in res.extras.get("workers", [])]
+    stopping = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait([stopping, *workers], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not stopping and task.exception() is not None:
+            log.error("worker_failed", error=repr(task.exception()))
+    stop.set()
+    log.info("draining", deadline_s=DRAIN_DEADLINE_S)
+    _, late = await asyncio.wait(workers, timeout=DRAIN_DEADLINE_S)
+    for task in late:
+        task.cancel()
+    if late:
+        log.warning("drain_deadline_passed", cancelled=len(late))

@@ -1,0 +1,247 @@
+"""One batch of raw messages → the rows of one ingest transaction.
+
+Decode everything, look up in one round trip whatever the judge's memory cannot answer,
+judge in stream order, then lay out log rows (position, chain hash) and dead letters.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import msgspec
+
+from ..adapters.nats.puller import RawMessage
+from ..adapters.postgres.ledger import BatchWrite, DeadLetterRow, EventRow, Head
+from ..domain.canonical import chain_hash
+from ..domain.decoding import Decoded, check_subject, decode_event
+from ..domain.events import LANES
+from ..domain.judge import ACCEPT, DUPLICATE, FactKeys, Knowledge, Verdict, judge_and_learn
+from ..domain.reasons import STATE_REASONS, Rejection
+from .memory import JudgeMemory
+
+LookupFacts = Callable[[FactKeys], Awaitable[Knowledge]]
+FindEventIds = Callable[[Iterable[str]], Awaitable[set[str]]]
+
+ACCEPTED: Final = "accepted"
+DUPLICATED: Final = "duplicate"
+REJECTED: Final = "rejected"
+
+
+class _Identity(msgspec.Struct, rename="camel"):
+    """What a rejected body may still tell about itself, for finding it among dead letters."""
+
+    type: Any = None
+    event_id: Any = None
+    session_id: Any = None
+
+
+_IDENTITY: Final = msgspec.json.Decoder(_Identity)
+_HEADERS: Final = msgspec.json.Encoder()
+
+
+def _short_str(value: Any) -> str | None:
+    return value[:128].replace("\x00", "\ufffd") if isinstance(value, str) else None
+
+
+def _identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
+    try:
+        found = _IDENTITY.decode(raw)
+    except (msgspec.DecodeError, RecursionError, ValueError):
+        return None, None, None
+    return _short_str(found.event_id), _short_str(found.session_id), _short_str(found.type)
+
+
+def _lane_of(subject: str) -> str:
+    parts = subject.split(".")
+    return parts[1] if len(parts) == 3 and parts[1] in LANES else "unknown"
+
+
+@dataclass(slots=True)
+class Judged:
+    write: BatchWrite
+    head: Head
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    published_ns: dict[str, list[int]] = field(default_factory=dict)  # accepted, by lane
+    reasons: Counter[str] = field(default_factory=Counter)
+    accepted_ids: list[str] = field(default_factory=list)
+    skipped: int = 0
+
+
+@dataclass(slots=True)
+class Batcher:
+    """Judges batches against the ledger's knowledge; holds no I/O of its own."""
+
+    root: str
+    max_event_bytes: int
+    memory: JudgeMemory
+    lookup_facts: LookupFacts
+    find_event_ids: FindEventIds
+    # verdicts imposed after PostgreSQL refused a row, and messages it refused even as a
+    # dead letter; keyed by stream sequence, dropped once committed past
+    forced: dict[int, Rejection] = field(default_factory=dict)
+    skip: set[int] = field(default_factory=set)
+
+    def forget_before(self, seq: int) -> None:
+        self.forced = {s: r for s, r in self.forced.items() if s > seq}
+        self.skip = {s for s in self.skip if s > seq}
+
+    async def judge(
+        self,
+        messages: list[RawMessage],
+        *,
+        stream: str,
+        epoch: int,
+        from_seq: int,
+        head: Head,
+        recorded_at: datetime,
+    ) -> Judged:
+        decoded: list[tuple[RawMessage, Decoded | Rejection]] = []
+        keys = FactKeys()
+        for message in messages:
+            if message.seq in self.skip:
+                continue
+            outcome = decode_event(message.data, self.max_event_bytes)
+            if isinstance(outcome, Decoded):
+                forced = self.forced.get(message.seq)
+                wrong_subject = check_subject(outcome.event, message.subject, self.root)
+                if forced is not None or wrong_subject is not None:
+                    outcome = forced or wrong_subject  # type: ignore[assignment]
+                else:
+                    keys.add(outcome.event)
+            decoded.append((message, outcome))
+
+        event_ids = [d.event.event_id for _, d in decoded if isinstance(d, Decoded)]
+        known, missing = self.memory.split(keys, event_ids)
+        if missing:
+            found = await self.lookup_facts(missing)
+            self.memory.absorb(found)
+            known.merge(found)
+
+        verdicts: list[Verdict | Rejection] = [
+            judge_and_learn(d.event, known) if isinstance(d, Decoded) else d for _, d in decoded
+        ]
+        # A state rejection may really be a retry of an event logged long ago: the same
+        # eventId is a duplicate, whatever the ledger's state says now.
+        suspects = {
+            d.event.event_id
+            for (_, d), v in zip(decoded, verdicts, strict=True)
+            if isinstance(v, Rejection) and v.reason in STATE_REASONS and isinstance(d, Decoded)
+        }
+        if suspects:
+            logged = await self.find_event_ids(suspects)
+            if logged:
+                self.memory.event_ids.put_all(logged, True)
+                verdicts = [
+                    DUPLICATE
+                    if isinstance(d, Decoded)
+                    and isinstance(v, Rejection)
+                    and d.event.event_id in logged
+                    else v
+                    for (_, d), v in zip(decoded, verdicts, strict=True)
+                ]
+        self.memory.absorb(known)
+        return self._rows(decoded, verdicts, stream, epoch, from_seq, messages, head, recorded_at)
+
+    def _rows(
+        self,
+        decoded: list[tuple[RawMessage, Decoded | Rejection]],
+        verdicts: list[Verdict | Rejection],
+        stream: str,
+        epoch: int,
+        from_seq: int,
+        messages: list[RawMessage],
+        head: Head,
+        recorded_at: datetime,
+    ) -> Judged:
+        events: list[EventRow] = []
+        dead: list[DeadLetterRow] = []
+        position, last_hash = head.position, head.hash
+        judged = Judged(
+            BatchWrite(stream, epoch, from_seq, messages[-1].seq, events, dead, 0, recorded_at, 0),
+            head,
+        )
+        judged.skipped = len(messages) - len(decoded)
+        duplicates = 0
+        for (message, outcome), verdict in zip(decoded, verdicts, strict=True):
+            lane: str
+            if isinstance(outcome, Decoded):
+                event = outcome.event
+                lane, kind = event.lane, event.type_name
+            else:
+                lane, kind = _lane_of(message.subject), "unknown"
+            if verdict is ACCEPT:
+                assert isinstance(outcome, Decoded)
+                position += 1
+                last_hash = chain_hash(last_hash, position, event.event_id, outcome.body)
+                events.append(
+                    (
+                        position,
+                        event.event_id,
+                        lane,
+                        kind,
+                        event.session_id,
+                        event.entity_id,
+                        event.timestamp,
+                        recorded_at,
+                        outcome.body,
+                        epoch,
+                        message.seq,
+                        datetime.fromtimestamp(message.published_ns / 1e9, UTC),
+                        last_hash,
+                    )
+                )
+                judged.counts[(lane, kind, ACCEPTED)] += 1
+                judged.published_ns.setdefault(lane, []).append(message.published_ns)
+                judged.accepted_ids.append(event.event_id)
+            elif verdict is DUPLICATE:
+                duplicates += 1
+                judged.counts[(lane, kind, DUPLICATED)] += 1
+            else:
+                assert isinstance(verdict, Rejection)
+                dead.append(self._dead_letter(message, outcome, verdict, epoch, recorded_at))
+                judged.counts[(lane, kind, REJECTED)] += 1
+                judged.reasons[verdict.reason.value] += 1
+        judged.write.duplicates = duplicates
+        judged.write.head = position
+        judged.head = Head(position, last_hash)
+        return judged
+
+    @staticmethod
+    def _dead_letter(
+        message: RawMessage,
+        outcome: Decoded | Rejection,
+        verdict: Rejection,
+        epoch: int,
+        recorded_at: datetime,
+    ) -> DeadLetterRow:
+        event_id: str | None
+        session_id: str | None
+        kind: str | None
+        if isinstance(outcome, Decoded):
+            event = outcome.event
+            event_id, session_id, kind = event.event_id, event.session_id, event.type_name
+        else:
+            event_id, session_id, kind = _identity(message.data)
+        headers = {
+            name: [v.replace("\x00", "\ufffd") for v in values]
+            for name, values in message.header_map().items()
+        }
+        return (
+            message.subject,
+            _HEADERS.encode(headers),
+            message.data,
+            verdict.reason.value,
+            verdict.detail,
+            verdict.field,
+            event_id,
+            session_id,
+            kind,
+            datetime.fromtimestamp(message.published_ns / 1e9, UTC),
+            recorded_at,
+            epoch,
+            message.seq,
+        )
