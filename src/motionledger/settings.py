@@ -66,7 +66,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 
     @property
     def embedded(self) -> bool:
-        return self.nats_url is None and self.database_url is None
+        """A URL is unset: `serve` runs that server itself, under `data_dir`."""
+        return self.nats_url is None or self.database_url is None
 
     def replace(self, **changes: Any) -> Settings:
         return msgspec.structs.replace(self, **changes)

@@ -132,11 +132,19 @@ async def _http(res: Resources, routes: list[Any]) -> AsyncIterator[None]:
         await task
 
 
-async def serve(settings: Settings, *, routes: list[Any] | None = None) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def serve(
+    settings: Settings,
+    *,
+    routes: list[Any] | None = None,
+    stop: asyncio.Event | None = None,
+    started: Callable[[Resources], None] | None = None,
+) -> int:
+    """Run until `stop` is set (by default: until SIGINT or SIGTERM)."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     res = Resources(settings)
     _register_checks(res)
     async with contextlib.AsyncExitStack() as stack:
@@ -159,6 +167,8 @@ async def serve(settings: Settings, *, routes: list[Any] | None = None) -> int:
             return 0
         stack.push_async_callback(res.client.close)
         res.ingestor = Ingestor(settings, pool, res.client)
+        if started is not None:
+            started(res)
         await _run_until_stopped(res, stop)
     log.info("serve_stopped")
     return 0

@@ -102,7 +102,9 @@ class Ingestor:
             client, self._stream, consumer_name(self._stream), batch=settings.batch_size
         )
         self._on_commit = on_commit
-        self.active = False
+        self.active = False  # holds the writer lease
+        self.ingesting = False  # and has resumed from the checkpoint
+        self.epoch = 0
         self.committed_seq = 0
         self.head_position = 0
         self._backoff = Backoff()
@@ -163,6 +165,13 @@ class Ingestor:
                 metrics.INGEST_RESTARTS.labels(cause).inc()
                 log.warning("ingest_restart", cause=cause, error=str(error) or type(error).__name__)
                 await self._backoff.sleep(stop)
+            except (*DB_DOWN, ledger.LeaseLost):
+                raise
+            except Exception as error:
+                # a bug, not an outage: say so loudly, then start over from the checkpoint
+                metrics.INGEST_RESTARTS.labels("error").inc()
+                log.exception("ingest_failed", error=repr(error))
+                await self._backoff.sleep(stop)
 
     # -- one run from the committed checkpoint -----------------------------------------
     async def _from_checkpoint(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
@@ -181,6 +190,7 @@ class Ingestor:
         metrics.LOG_HEAD.set(head.position)
         metrics.STREAM_SEQUENCE.set(state.stream_seq)
         await self._puller.open(state.stream_seq + 1, position.first_seq)
+        self.ingesting = True
         log.info(
             "ingest_resumed",
             stream=self._stream,
@@ -213,6 +223,7 @@ class Ingestor:
                         continue
                 inflight = self._start_commit(conn, messages, judged)
         finally:
+            self.ingesting = False
             if inflight is not None:
                 # drain: the batch in flight is finished, not abandoned
                 with contextlib.suppress(_Retry):  # _Retry: it went in alone, after a refusal

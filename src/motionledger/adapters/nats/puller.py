@@ -79,7 +79,7 @@ def _tap(client: Client) -> dict[int, _Handler]:
         if handler is None:
             await original(sid, subject, reply, data, headers)
         else:
-            handler(subject, reply, data, headers)
+            handler(subject, reply, data, headers or b"")
 
     client._process_msg = process  # type: ignore[method-assign]
     client._motionledger_taps = registry  # type: ignore[attr-defined]

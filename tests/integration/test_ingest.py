@@ -1,0 +1,78 @@
+"""Ingestion end to end: real NATS, real Postgres, the daemon in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import msgspec
+from nats.aio.client import Client
+
+from motionledger.settings import Settings
+from tests.support import events as ev
+from tests.support.ledger import running_ledger
+
+
+async def wait_for_seq(db: asyncpg.Connection, stream: str, seq: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = await db.fetchval(
+            "SELECT stream_seq FROM ledger.ingest_state WHERE stream = $1", stream
+        )
+        if got is not None and got >= seq:
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"checkpoint did not reach {seq}")
+
+
+async def test_mixed_events_logged_once_in_stream_order(
+    settings: Settings, db: asyncpg.Connection, nc: Client
+) -> None:
+    js = nc.jetstream()
+    root = settings.subject_root
+    batch = [ev.session_started("S1"), ev.camera_upserted("S1", "cam1")]
+    batch += [ev.director("S1", cameraId="cam1") for _ in range(500)]
+    batch += [ev.camera_state("S1", "cam1", isActive=False)]
+    batch += [ev.still_created("S1", "still1"), ev.still_updated("S1", "still1", isFavorite=True)]
+    batch += [ev.music("S1", 5, tempo=120.0), ev.asset("S1", "a1"), ev.session_completed("S1")]
+    async with running_ledger(settings):
+        seqs = await ev.publish_events(js, root, batch)
+        await wait_for_seq(db, settings.stream, seqs[-1])
+    rows = await db.fetch(
+        "SELECT position, event_id, stream_seq, type FROM ledger.events ORDER BY position"
+    )
+    assert [r["event_id"] for r in rows] == [e["eventId"] for e in batch]
+    assert [r["position"] for r in rows] == list(range(1, len(batch) + 1))
+    assert [r["stream_seq"] for r in rows] == seqs
+    assert await db.fetchval("SELECT count(*) FROM ledger.dead_letters") == 0
+
+
+async def test_bad_bodies_are_dead_lettered_byte_for_byte(
+    settings: Settings, db: asyncpg.Connection, nc: Client
+) -> None:
+    js = nc.jetstream()
+    root = settings.subject_root
+    start = ev.session_started("S1")
+    bodies = {
+        b"not json at all": "invalid_json",
+        b'{"type": "nope", "eventId": "x1", "sessionId": "S1"}': "unknown_type",
+        b'{"eventId": "x2", "sessionId": "S1"}': "unknown_type",
+        b'{"type": "director.event", "eventId": "x3", "sessionId": "S1", "timestampMs": 1, "eventType": "jump"}': "invalid_event",
+        b'{"type": "director.event", "eventId": "x4", "sessionId": "S1", "timestampMs": 1, "eventType": "cut", "metadata": {"k": "a\\u0000b"}}': "unstorable",
+        b"\xff\xfe binary": "invalid_json",
+        b'{"type": "director.event", "eventId": "x5", "sessionId": "S9", "timestampMs": 1, "eventType": "cut"}': "subject_mismatch",
+        b"[1, 2, 3]": "invalid_event",
+    }
+    async with running_ledger(settings.replace(max_event_bytes=4096)):
+        await ev.publish_events(js, root, [start])
+        for body in bodies:
+            await ev.publish_raw(js, f"{root}.director.S1", body)
+        huge = b'{"type": "director.event", "pad": "' + b"x" * 5000 + b'"}'
+        last = await ev.publish_raw(js, f"{root}.director.S1", huge, msg_id="huge")
+        await wait_for_seq(db, settings.stream, last)
+    rows = await db.fetch("SELECT raw, reason, headers FROM ledger.dead_letters ORDER BY id")
+    got = [(bytes(r["raw"]), r["reason"]) for r in rows]
+    assert got == [*bodies.items(), (huge, "too_large")]
+    assert msgspec.json.decode(rows[-1]["headers"]) == {"Nats-Msg-Id": ["huge"]}
+    assert await db.fetchval("SELECT count(*) FROM ledger.events") == 1
