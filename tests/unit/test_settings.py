@@ -20,7 +20,13 @@ def test_defaults_are_the_contracts() -> None:
 def test_environment_wins_over_the_file(tmp_path: Path) -> None:
     config = tmp_path / "m.toml"
     config.write_text('http_port = 9000\nstream = "FROMFILE"\napi_token = "file"\n')
-    s = load(config, environ={"MOTIONLEDGER_HTTP_PORT": "9100", "MOTIONLEDGER_NATS_URL": "nats://a:1, nats://b:2"})
+    s = load(
+        config,
+        environ={
+            "MOTIONLEDGER_HTTP_PORT": "9100",
+            "MOTIONLEDGER_NATS_URL": "nats://a:1, nats://b:2",
+        },
+    )
     assert (s.http_port, s.stream, s.api_token) == (9100, "FROMFILE", "file")
     assert s.nats_servers == ["nats://a:1", "nats://b:2"]
 
@@ -64,7 +70,8 @@ def test_unknown_and_bad_file_keys_are_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "value"), [("7d", 604800.0), ("2m", 120.0), ("500ms", 0.5), ("30", 30.0), ("1.5h", 5400.0)]
+    ("text", "value"),
+    [("7d", 604800.0), ("2m", 120.0), ("500ms", 0.5), ("30", 30.0), ("1.5h", 5400.0)],
 )
 def test_durations(text: str, value: float) -> None:
     assert seconds(text) == value

@@ -10,9 +10,11 @@ the stored rows alone.
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import math
 import re
+import typing
 from typing import Any, Final
 
 import msgspec
@@ -20,9 +22,11 @@ import msgspec
 GENESIS_HASH: Final = bytes(32)
 
 _SORTED: Final = msgspec.json.Encoder(order="sorted")
-# Cheap screen for the rare bodies that may hold a float jsonb would print differently:
-# a positive exponent (`1e16`) or a negative zero. False positives only cost a walk.
-_SUSPECT_NUMBER: Final = re.compile(rb"[0-9]e[0-9]|-0\.0")
+# Cheap screen for the rare bodies that may hold a float jsonb would print differently: a
+# number (after `:`, `,` or `[`) with a positive exponent (`1e16`), or a negative zero.
+# Anchoring on the token start keeps hex ids ("3e4f") from matching; a false positive (such
+# text inside a string) only costs a walk.
+_SUSPECT_NUMBER: Final = re.compile(rb"[:,\[]-?[0-9]+(?:\.[0-9]+)?e[0-9]|[:,\[]-0\.0[,\]}]")
 
 
 def _jsonb_stable(value: Any) -> Any:
@@ -30,9 +34,11 @@ def _jsonb_stable(value: Any) -> Any:
     if isinstance(value, float):
         if value == 0.0:
             return 0.0
-        if b"e" in _SORTED.encode(value) and math.isfinite(value) and value.is_integer():
-            # jsonb prints 1e16 as 10000000000000000, which decodes as an int.
-            return int(value)
+        text = _SORTED.encode(value)
+        if b"e" in text and math.isfinite(value) and value.is_integer():
+            # jsonb keeps the decimal it is given: 1.5e300 comes back as 15 and 299 zeros,
+            # which decodes as an int. Take that int from the same decimal text.
+            return int(decimal.Decimal(text.decode()))
         return value
     if isinstance(value, dict):
         return {key: _jsonb_stable(item) for key, item in value.items()}
@@ -41,12 +47,43 @@ def _jsonb_stable(value: Any) -> Any:
     return value
 
 
+_FieldNames = tuple[tuple[str, ...], tuple[str, ...]]
+_NUMBER_FIELDS: dict[type, _FieldNames] = {}
+
+
+def _number_fields(cls: type[msgspec.Struct]) -> _FieldNames:
+    """The float fields and the free JSON fields of a Struct type (looked up once)."""
+    floats, free = [], []
+    for field in msgspec.structs.fields(cls):
+        if field.type is Any:
+            free.append(field.name)
+        elif float in (typing.get_args(field.type) or (field.type,)):
+            floats.append(field.name)
+    _NUMBER_FIELDS[cls] = shape = (tuple(floats), tuple(free))
+    return shape
+
+
+def _may_hold_suspect_number(event: msgspec.Struct) -> bool:
+    """Hot-path screen for Structs: only a big or zero float, or free JSON, can need a walk."""
+    floats, free = _NUMBER_FIELDS.get(type(event)) or _number_fields(type(event))
+    for name in free:
+        if getattr(event, name) is not None:
+            return True
+    for name in floats:
+        number = getattr(event, name)
+        if number is not None and (number == 0.0 or not -1e16 < number < 1e16):
+            return True
+    return False
+
+
 def canonical_json(value: Any) -> bytes:
     """Canonical bytes of an event (a Struct) or of a decoded body (plain values).
 
     Raises `UnicodeEncodeError` for strings that cannot be UTF-8 (lone surrogates).
     """
     encoded = _SORTED.encode(value)
+    if isinstance(value, msgspec.Struct) and not _may_hold_suspect_number(value):
+        return encoded
     if _SUSPECT_NUMBER.search(encoded) is None:
         return encoded
     return _SORTED.encode(_jsonb_stable(msgspec.to_builtins(value)))
@@ -54,9 +91,5 @@ def canonical_json(value: Any) -> bytes:
 
 def chain_hash(previous: bytes, position: int, event_id: str, body: bytes) -> bytes:
     """The hash linking a log row to the one before it."""
-    digest = hashlib.sha256(previous)
-    digest.update(position.to_bytes(8, "big"))
-    digest.update(event_id.encode())
-    digest.update(b"\n")
-    digest.update(body)
-    return digest.digest()
+    material = b"".join((previous, position.to_bytes(8, "big"), event_id.encode(), b"\n", body))
+    return hashlib.sha256(material).digest()

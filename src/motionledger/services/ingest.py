@@ -332,11 +332,11 @@ class Ingestor:
         metrics.BATCH_SIZE.observe(write.to_seq - write.from_seq)
         metrics.LOG_HEAD.set(write.head)
         metrics.STREAM_SEQUENCE.set(write.to_seq)
-        for (lane, kind, outcome), count in judged.counts.items():
+        for (lane, kind, outcome), count in judged.counts().items():
             metrics.EVENTS.labels(lane, kind, outcome).inc(count)
         for reason, count in judged.reasons.items():
             metrics.DEAD_LETTERS.labels(reason).inc(count)
-        for lane, stamps in judged.published_ns.items():
+        for lane, stamps in judged.latencies_by_lane().items():
             histogram = metrics.PUBLISH_TO_COMMIT.labels(lane)
             for stamp in stamps:
                 histogram.observe(max(0.0, (now_ns - stamp) / 1e9))

@@ -7,7 +7,6 @@ are the complete truth. Memory therefore stays flat however long the log grows.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
@@ -17,53 +16,70 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class Lru(Generic[K, V]):
-    __slots__ = ("_capacity", "_items")
+class Recent(Generic[K, V]):
+    """A bounded map of recently used keys, in two generations.
+
+    New and re-used keys go to the young generation; when it fills, it becomes the old one
+    and the previous old one is dropped. A hit in the old generation is promoted. Close to
+    LRU, but every operation is a dict operation in C — this sits on the ingest hot path.
+    """
+
+    __slots__ = ("_half", "_old", "_young")
 
     def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[K, V] = OrderedDict()
+        self._half = max(1, capacity // 2)
+        self._young: dict[K, V] = {}
+        self._old: dict[K, V] = {}
+
+    def _rotate_if_full(self) -> None:
+        if len(self._young) >= self._half:
+            self._old, self._young = self._young, {}
 
     def get(self, key: K) -> V | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
+        value = self._young.get(key)
+        if value is None:
+            value = self._old.get(key)
+            if value is not None:
+                self.put(key, value)
         return value
 
     def __contains__(self, key: K) -> bool:
         return self.get(key) is not None
 
     def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        if len(self._items) > self._capacity:
-            self._items.popitem(last=False)
+        self._young[key] = value
+        self._rotate_if_full()
 
     def put_all(self, keys: Iterable[K], value: V) -> None:
-        for key in keys:
-            self.put(key, value)
+        self._young.update(dict.fromkeys(keys, value))
+        self._rotate_if_full()
+
+    def present(self, keys: set[K]) -> set[K]:
+        """Which of `keys` are remembered (without promoting them)."""
+        return (keys & self._young.keys()) | (keys & self._old.keys())
 
     def clear(self) -> None:
-        self._items.clear()
+        self._young.clear()
+        self._old.clear()
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._young.keys() | self._old.keys())
 
 
 class JudgeMemory:
-    """Capacity must stay well above one batch's facts: a batch's optimistic facts (learned
-    before its commit) must survive until the next batch is judged."""
+    """Each generation must hold well over one batch of facts: a batch's optimistic facts
+    (learned before its commit) must survive until the next batch has been judged."""
 
-    def __init__(self, facts: int = 50_000, event_ids: int = 100_000) -> None:
-        self.sessions: Lru[str, bool] = Lru(facts)
-        self.cameras: Lru[tuple[str, str], bool] = Lru(facts)
-        self.stills: Lru[str, str] = Lru(facts)
-        self.assets: Lru[str, bool] = Lru(facts)
-        self.event_ids: Lru[str, bool] = Lru(event_ids)
+    def __init__(self, facts: int = 50_000, event_ids: int = 200_000) -> None:
+        self.sessions: Recent[str, bool] = Recent(facts)
+        self.cameras: Recent[tuple[str, str], bool] = Recent(facts)
+        self.stills: Recent[str, str] = Recent(facts)
+        self.assets: Recent[str, bool] = Recent(facts)
+        self.event_ids: Recent[str, bool] = Recent(event_ids)
 
     def split(self, keys: FactKeys, event_ids: Iterable[str]) -> tuple[Knowledge, FactKeys]:
         """What memory answers for `keys`, and the keys it cannot answer."""
-        known = Knowledge(event_ids={e for e in event_ids if e in self.event_ids})
+        known = Knowledge(event_ids=self.event_ids.present(set(event_ids)))
         missing = FactKeys()
         for session in keys.sessions:
             (known.sessions if session in self.sessions else missing.sessions).add(session)
@@ -88,5 +104,5 @@ class JudgeMemory:
         self.event_ids.put_all(known.event_ids, True)
 
     def clear(self) -> None:
-        for lru in (self.sessions, self.cameras, self.stills, self.assets, self.event_ids):
-            lru.clear()
+        for memory in (self.sessions, self.cameras, self.stills, self.assets, self.event_ids):
+            memory.clear()

@@ -6,9 +6,20 @@ from typing import Any, Final
 
 import asyncpg
 
-# position, event_id, body (raw jsonb text, see database.py's codec), hash
-_PAGE: Final = """
-SELECT position, event_id, body, hash
+# body is the raw jsonb text (see database.py's codec); the rest are copies of body fields
+COLUMNS: Final = (
+    "position",
+    "event_id",
+    "body",
+    "hash",
+    "lane",
+    "type",
+    "session_id",
+    "entity_id",
+    "timestamp_ms",
+)
+_PAGE: Final = f"""
+SELECT {", ".join(COLUMNS)}
   FROM ledger.events
  WHERE position >= $1
  ORDER BY position
@@ -17,7 +28,7 @@ SELECT position, event_id, body, hash
 
 
 async def page(conn: asyncpg.Connection, start: int, limit: int) -> list[Any]:
-    """Up to `limit` rows from position `start` on, as asyncpg Records (tuple-like)."""
+    """Up to `limit` rows from position `start` on, as Records of `COLUMNS`."""
     rows: list[Any] = await conn.fetch(_PAGE, start, limit)
     return rows
 

@@ -125,8 +125,14 @@ async def ingest_state(
 
 
 async def commit_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
-    """One transaction: rows, dead letters, checkpoint (compare-and-set), one NOTIFY."""
-    async with conn.transaction():
+    """One transaction: rows, dead letters, checkpoint (compare-and-set), one NOTIFY.
+
+    Four round trips whatever the batch size: BEGIN, the COPYs, then checkpoint + NOTIFY +
+    COMMIT as one simple query. Round trips matter: the ingest loop judges the next batch
+    on the same thread, so every extra one waits for it.
+    """
+    await conn.execute("BEGIN")
+    try:
         if batch.events:
             await conn.copy_records_to_table(
                 "events", schema_name="ledger", records=batch.events, columns=EVENT_COLUMNS
@@ -138,19 +144,28 @@ async def commit_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
                 records=batch.dead_letters,
                 columns=DEAD_LETTER_COLUMNS,
             )
-        status = await conn.execute(
-            "UPDATE ledger.ingest_state SET stream_seq = $3, duplicates = duplicates + $4, "
-            "updated_at = $5 WHERE stream = $1 AND epoch = $2 AND stream_seq = $6",
-            batch.stream,
-            batch.epoch,
-            batch.to_seq,
-            batch.duplicates,
-            batch.recorded_at,
-            batch.from_seq,
+        # Only validated tokens and integers are inlined (the stream name is a Token setting).
+        await conn.execute(
+            f"SELECT ledger.advance_checkpoint('{batch.stream}', {batch.epoch:d}, "
+            f"{batch.from_seq:d}, {batch.to_seq:d}, {batch.duplicates:d}); "
+            f"NOTIFY {LOG_CHANNEL}, '{batch.head:d}'; COMMIT"
         )
-        if status != "UPDATE 1":
-            raise LeaseLost(f"checkpoint of {batch.stream} moved away from {batch.from_seq}")
-        await conn.execute("SELECT pg_notify($1, $2)", LOG_CHANNEL, str(batch.head))
+    except asyncpg.PostgresError as error:
+        await _rollback(conn)
+        if getattr(error, "sqlstate", None) == "MLCKP":
+            raise LeaseLost(str(error)) from error
+        raise
+    except BaseException:
+        await _rollback(conn)
+        raise
+
+
+async def _rollback(conn: asyncpg.Connection) -> None:
+    if not conn.is_closed() and conn.is_in_transaction():
+        try:
+            await conn.execute("ROLLBACK")
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            conn.terminate()  # cannot tell its state: drop it (and with it the lease)
 
 
 async def refused_rows(

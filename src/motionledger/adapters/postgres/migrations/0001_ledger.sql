@@ -68,6 +68,23 @@ CREATE TABLE ledger.ingest_state (
     updated_at      timestamptz NOT NULL
 );
 
+-- Moves the checkpoint of a stream from `from_seq` to `to_seq`, or raises if another writer
+-- moved it first (compare-and-set): the fence that keeps a deposed writer from committing.
+CREATE FUNCTION ledger.advance_checkpoint(
+    p_stream text, p_epoch integer, p_from bigint, p_to bigint, p_duplicates bigint
+) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE ledger.ingest_state
+       SET stream_seq = p_to, duplicates = duplicates + p_duplicates, updated_at = now()
+     WHERE stream = p_stream AND epoch = p_epoch AND stream_seq = p_from;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'checkpoint of % moved away from %', p_stream, p_from
+            USING ERRCODE = 'MLCKP';
+    END IF;
+END
+$$;
+
 CREATE FUNCTION ledger.refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -1,0 +1,64 @@
+"""Canonical bodies: stable under a jsonb round trip, and the chain hash over them."""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from motionledger.domain.canonical import GENESIS_HASH, canonical_json, chain_hash
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"b": 1, "a": 2}, b'{"a":2,"b":1}'),
+        ({"x": 1e16}, b'{"x":10000000000000000}'),  # jsonb prints it as an integer
+        ({"x": [-0.0, 0.0]}, b'{"x":[0.0,0.0]}'),  # jsonb has no negative zero
+        ({"x": 1e-7}, b'{"x":1e-7}'),  # comes back as 0.0000001 = the same float
+        ({"x": -1.5e300}, b'{"x":-15' + b"0" * 299 + b"}"),
+        ({"id": "3e4f-0190-1e16"}, b'{"id":"3e4f-0190-1e16"}'),  # strings are untouched
+    ],
+)
+def test_floats_are_written_as_jsonb_prints_them(value: object, expected: bytes) -> None:
+    assert canonical_json(value) == expected
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_canonical_is_a_fixed_point(value: object) -> None:
+    once = canonical_json(value)
+    assert canonical_json(msgspec.json.decode(once)) == once
+
+
+def test_chain_hash_binds_position_id_and_body() -> None:
+    body = b'{"a":1}'
+    first = chain_hash(GENESIS_HASH, 1, "e1", body)
+    assert first == hashlib.sha256(GENESIS_HASH + (1).to_bytes(8, "big") + b"e1\n" + body).digest()
+    assert (
+        len(
+            {
+                first,
+                chain_hash(GENESIS_HASH, 2, "e1", body),
+                chain_hash(GENESIS_HASH, 1, "e2", body),
+                chain_hash(GENESIS_HASH, 1, "e1", b'{"a":2}'),
+                chain_hash(first, 1, "e1", body),
+            }
+        )
+        == 5
+    )
