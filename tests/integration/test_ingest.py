@@ -76,3 +76,52 @@ async def test_bad_bodies_are_dead_lettered_byte_for_byte(
     assert got == [*bodies.items(), (huge, "too_large")]
     assert msgspec.json.decode(rows[-1]["headers"]) == {"Nats-Msg-Id": ["huge"]}
     assert await db.fetchval("SELECT count(*) FROM ledger.events") == 1
+
+
+async def test_an_existing_stream_with_other_settings_is_reported_not_fatal(
+    settings: Settings, db: asyncpg.Connection, nc: Client
+) -> None:
+    from nats.js.api import StreamConfig
+    from structlog.testing import capture_logs
+
+    js = nc.jetstream()
+    await js.add_stream(
+        StreamConfig(name=settings.stream, subjects=[f"{settings.subject_root}.>"], max_age=60.0)
+    )
+    with capture_logs() as logs:
+        async with running_ledger(settings):
+            seqs = await ev.publish_events(js, settings.subject_root, [ev.session_started("S1")])
+            await wait_for_seq(db, settings.stream, seqs[-1])
+    differ = [entry for entry in logs if entry["event"] == "stream_settings_differ"]
+    assert differ, [entry["event"] for entry in logs]
+    assert "max_age" in differ[0]["differences"]
+    info = await js.stream_info(settings.stream)
+    assert info.config.deny_delete and info.config.deny_purge  # brought in line where it could
+
+
+async def test_a_message_that_cannot_even_be_a_dead_letter_is_skipped_loudly(
+    settings: Settings, db: asyncpg.Connection, nc: Client
+) -> None:
+    """A CHECK constraint on this test's database plays a PostgreSQL refusing the dead letter."""
+    from motionledger import metrics
+    from structlog.testing import capture_logs
+
+    await db.execute(
+        "ALTER TABLE ledger.dead_letters ADD CONSTRAINT test_refuses CHECK (raw <> 'poison'::bytea)"
+    )
+    js = nc.jetstream()
+    before = metrics.UNSTORABLE._value.get()
+    with capture_logs() as logs:
+        async with running_ledger(settings):
+            await ev.publish_events(js, settings.subject_root, [ev.session_started("S1")])
+            await ev.publish_raw(js, f"{settings.subject_root}.director.S1", b"poison")
+            await ev.publish_raw(js, f"{settings.subject_root}.director.S1", b"not json either")
+            seqs = await ev.publish_events(js, settings.subject_root, [ev.director("S1")])
+            await wait_for_seq(db, settings.stream, seqs[-1])
+    assert await db.fetchval("SELECT count(*) FROM ledger.events") == 2
+    assert [bytes(r[0]) for r in await db.fetch("SELECT raw FROM ledger.dead_letters")] == [
+        b"not json either"
+    ]
+    assert metrics.UNSTORABLE._value.get() == before + 1
+    skipped = [entry for entry in logs if entry["event"] == "message_unstorable_skipped"]
+    assert [entry["stream_seq"] for entry in skipped] == [2]

@@ -51,10 +51,6 @@ DB_DOWN = (
 BROKER_DOWN = (NatsError, PullBroken)
 
 
-class _Retry(Exception):
-    """Diagnosed a refused batch; judge the same messages again."""
-
-
 @dataclass(slots=True)
 class _InFlight:
     messages: list[RawMessage]
@@ -205,8 +201,8 @@ class Ingestor:
                 messages = await self._puller.next_batch(timeout=0.25)
                 if not messages:
                     if inflight is not None and inflight.task.done():
-                        await self._finish(conn, inflight)
-                        inflight = None
+                        previous, inflight = inflight, None
+                        await self._finish(conn, previous)
                     await watchdog.check(
                         self.committed_seq, self._puller.buffered, inflight is not None
                     )
@@ -214,20 +210,18 @@ class Ingestor:
                 watchdog.progress()
                 judged = await self._judge(messages, inflight)
                 if inflight is not None:
-                    try:
-                        await self._finish(conn, inflight)
-                    except _Retry:
-                        # the earlier batch went again; this one was judged on its heels
+                    previous, inflight = inflight, None
+                    if not await self._finish(conn, previous):
+                        # the earlier batch went in alone after a refusal; this one was
+                        # judged on its heels and must be judged again
                         await self._commit_alone(conn, messages)
-                        inflight = None
                         continue
                 inflight = self._start_commit(conn, messages, judged)
         finally:
             self.ingesting = False
             if inflight is not None:
                 # drain: the batch in flight is finished, not abandoned
-                with contextlib.suppress(_Retry):  # _Retry: it went in alone, after a refusal
-                    await self._finish(conn, inflight)
+                await self._finish(conn, inflight)
 
     def _start_commit(
         self, conn: asyncpg.Connection, messages: list[RawMessage], judged: Judged
@@ -254,19 +248,21 @@ class Ingestor:
             recorded_at=self._now(),
         )
 
-    async def _finish(self, conn: asyncpg.Connection, inflight: _InFlight) -> None:
-        """Wait for a batch's commit; on a refusal, diagnose and commit its messages again."""
+    async def _finish(self, conn: asyncpg.Connection, inflight: _InFlight) -> bool:
+        """Wait for a batch's commit. True when it went in as judged; False when it was
+        refused, diagnosed and committed again on its own (so later judgments are stale)."""
         try:
             await inflight.task
         except DB_DOWN:
             raise
-        except (asyncpg.PostgresError, ledger.LeaseLost) as error:
-            if isinstance(error, ledger.LeaseLost):
-                raise
+        except ledger.LeaseLost:
+            raise
+        except asyncpg.PostgresError as error:
             await self._diagnose(conn, error, inflight.judged)
             await self._commit_alone(conn, inflight.messages)
-            raise _Retry from error
+            return False
         self._committed(inflight.judged, inflight.done_ns)
+        return True
 
     async def _commit_alone(self, conn: asyncpg.Connection, messages: list[RawMessage]) -> None:
         """Judge and commit without pipelining, diagnosing refusals until it goes in."""
@@ -286,6 +282,10 @@ class Ingestor:
 
     async def _diagnose(self, conn: asyncpg.Connection, error: Exception, judged: Judged) -> None:
         """Find why PostgreSQL refused a batch and teach the judge, so the retry goes in."""
+        if judged.write.from_seq != self.committed_seq:
+            raise RuntimeError(  # a bug: the batch was judged on a checkpoint that moved
+                f"refused batch built on {judged.write.from_seq}, committed {self.committed_seq}"
+            )
         self._batcher.memory.clear()  # optimistic facts of the refused batch are void
         constraint = getattr(error, "constraint_name", None)
         log.warning(
@@ -324,6 +324,7 @@ class Ingestor:
 
     def _committed(self, judged: Judged, now_ns: int) -> None:
         write = judged.write
+        metrics.CONSUMER_PENDING.set(self._puller.backlog_after(write.to_seq))
         self.committed_seq = write.to_seq
         self.head_position = write.head
         self._head = judged.head

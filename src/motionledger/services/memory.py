@@ -70,7 +70,7 @@ class JudgeMemory:
     """Each generation must hold well over one batch of facts: a batch's optimistic facts
     (learned before its commit) must survive until the next batch has been judged."""
 
-    def __init__(self, facts: int = 50_000, event_ids: int = 200_000) -> None:
+    def __init__(self, facts: int = 50_000, event_ids: int = 50_000) -> None:
         self.sessions: Recent[str, bool] = Recent(facts)
         self.cameras: Recent[tuple[str, str], bool] = Recent(facts)
         self.stills: Recent[str, str] = Recent(facts)

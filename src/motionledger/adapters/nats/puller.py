@@ -121,6 +121,8 @@ class Puller:
         self._last_activity = time.monotonic()
         self._broken: str | None = None
         self._woken = False
+        # messages the broker still holds for us beyond the last one delivered
+        self.stream_pending = 0
         self._sub: Subscription | None = None
         self._inbox = ""
         self._api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
@@ -178,6 +180,10 @@ class Puller:
         self._credit = 0
         self._arrived.set()
 
+    def backlog_after(self, committed_seq: int) -> int:
+        """Messages in the stream past `committed_seq`: delivered to us or still held back."""
+        return self.stream_pending + max(0, self._expected - 1 - committed_seq)
+
     @property
     def buffered(self) -> int:
         return len(self._buffer)
@@ -197,6 +203,7 @@ class Puller:
                 self._broken = f"sequence gap: expected {self._expected}, got {seq}"
             else:
                 self._expected = seq + 1
+                self.stream_pending = int(tokens[base + 6])
                 self._buffer.append(
                     RawMessage(seq, subject.decode(), data, headers, int(tokens[base + 5]))
                 )
