@@ -103,5 +103,6 @@ async def list_dead_letters(
             letter.event_id or "-",
             letter.detail[:200],
         )
-    Console().print(table)
+    # off a terminal rich assumes 80 columns; a pipe or a log file deserves whole lines
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
