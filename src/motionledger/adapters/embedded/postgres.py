@@ -1,67 +1,37 @@
 """A private PostgreSQL: the `pgserver` wheel's binaries, our own data directory.
 
 PostgreSQL refuses to run as root. As root, the server runs as a dedicated system user
-that owns only its data directory (we never loosen permissions anywhere else). It listens
-on a unix socket inside its own directory — never on a TCP port another server might hold —
-unless a TCP port is asked for.
+that owns only its data directory; we never loosen permissions anywhere else. Its parents
+may well be closed to that user (a checkout under /root, a 0700 temp dir), so the server is
+started *inside* its data directory (the working directory is set while still root) and
+told `-D /proc/self/cwd`: the kernel resolves that link without walking the parents. (Its
+binaries, likewise out of reach in a virtualenv under /root, are copied once: pgbinaries.py.)
+
+It listens on a unix socket in its data directory — never on a TCP port another server may
+hold — unless a TCP port is asked for.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import os
-import pwd
-import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from . import processes
+from .pgbinaries import SERVICE_USER, postgres_bin_dir, server_bin_dir, service_user
 
-SERVICE_USER = "motionledger"
+__all__ = ["SERVICE_USER", "PostgresProcess", "postgres_bin_dir", "service_user"]
+
 SOCKET_PORT = 5432  # names the socket file only; no TCP port is opened by default
-_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes with the file name
-
-
-def postgres_bin_dir() -> Path:
-    """The pgserver wheel's PostgreSQL, else the machine's (`pg_config --bindir`)."""
-    spec = importlib.util.find_spec("pgserver")
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            candidate = Path(location) / "pginstall" / "bin"
-            if (candidate / "postgres").is_file():
-                return candidate
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-        candidate = Path(out.stdout.strip())
-        if (candidate / "postgres").is_file():
-            return candidate
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "postgres").is_file():
-            return candidate
-    raise FileNotFoundError("no PostgreSQL binaries: `pip install pgserver`")
-
-
-def service_user() -> pwd.struct_passwd | None:
-    """None when not root; else the system user the server runs as (created if missing)."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam(SERVICE_USER)
-    except KeyError:
-        pass
-    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-    subprocess.run(
-        [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
-        check=True,
-        capture_output=True,
-    )
-    return pwd.getpwnam(SERVICE_USER)
+_MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with its NUL
+_HERE = "/proc/self/cwd"  # the server's own working directory: its data directory
+_LOG_KEEP_BYTES = 16 * 1024 * 1024
 
 
 class PostgresProcess:
@@ -71,15 +41,18 @@ class PostgresProcess:
         self.data_dir = data_dir.resolve()
         self.tcp_port = tcp_port
         self.database = database
-        self.bin = postgres_bin_dir()
+        self.bin = postgres_bin_dir()  # client tools, run by us
         self.user = service_user()
+        self.server_bin = server_bin_dir(self.bin, self.user)  # run by the server's user
         self.process: subprocess.Popen[bytes] | None = None
+        self._prepared = False
+        # as root the parents may be closed to the server: it only ever sees its own cwd
+        self._inside = self.user is not None and sys.platform.startswith("linux")
         self.socket_dir = self._socket_dir()
 
     def _socket_dir(self) -> Path:
-        inside = self.data_dir / "run"
-        if len(str(inside)) + len("/.s.PGSQL.5432") <= _MAX_SOCKET_PATH:
-            return inside
+        if len(str(self.pgdata)) + len(f"/.s.PGSQL.{SOCKET_PORT}") <= _MAX_SOCKET_PATH:
+            return self.pgdata
         digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"motionledger-pg-{digest}"
 
@@ -87,22 +60,47 @@ class PostgresProcess:
     def pgdata(self) -> Path:
         return self.data_dir / "data"
 
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "postgres.log"
+
     def dsn(self, database: str | None = None) -> str:
         db = database or self.database
         if self.tcp_port is not None:
             return f"postgresql://postgres@127.0.0.1:{self.tcp_port}/{db}"
         return f"postgresql://postgres@/{db}?host={self.socket_dir}&port={SOCKET_PORT}"
 
+    # -- files ------------------------------------------------------------------------
     def _own(self, path: Path) -> None:
+        if path.is_symlink():  # e.g. planted in /tmp: never chown through a link as root
+            raise RuntimeError(f"{path} is a symbolic link; remove it")
         path.mkdir(parents=True, exist_ok=True)
         if self.user is not None:
             os.chown(path, self.user.pw_uid, self.user.pw_gid)
         path.chmod(0o700)
 
+    def _own_tree(self) -> None:
+        """As root: the data directory belongs to the service user (it may have been made
+        by another user, e.g. before a switch to root); nothing outside it is touched."""
+        if self.user is None or not self.data_dir.exists():
+            return
+        if self.data_dir.stat().st_uid == self.user.pw_uid:
+            return
+        uid, gid = self.user.pw_uid, self.user.pw_gid
+        for path in [self.data_dir, *self.data_dir.rglob("*")]:
+            os.chown(path, uid, gid, follow_symlinks=False)
+
+    def _where(self, path: Path) -> str:
+        """How the server names a path: through its cwd when it cannot walk the parents."""
+        if self._inside and path.is_relative_to(self.pgdata):
+            return str(Path(_HERE) / path.relative_to(self.pgdata))
+        return str(path)
+
     def _run(self, *argv: str) -> None:
         result = subprocess.run(
             argv,
             capture_output=True,
+            cwd=self.pgdata,
             preexec_fn=processes.preexec(self.user, signal.SIGTERM),
             check=False,
         )
@@ -117,45 +115,88 @@ class PostgresProcess:
         self._own(self.data_dir)
         self._own(self.pgdata)
         self._run(
-            str(self.bin / "initdb"),
+            str(self.server_bin / "initdb"),
             "-D",
-            str(self.pgdata),
+            self._where(self.pgdata),
             "--username=postgres",
             "--auth=trust",
             "--encoding=UTF8",
             "--locale=C",
         )
 
-    def _clear_stale_pid(self) -> None:
-        """A postmaster.pid left by a killed server: remove it, or stop an orphan."""
-        pid_file = self.pgdata / "postmaster.pid"
-        try:
-            pid = int(pid_file.read_text().split("\n", 1)[0])
-        except (OSError, ValueError):
-            return
-        if processes.pid_alive(pid) and processes.process_name(pid) in ("postgres", "postmaster"):
-            os.kill(pid, signal.SIGINT)  # an orphan of ours: shut it down cleanly
-            deadline = time.monotonic() + 30
-            while processes.pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-        if not processes.pid_alive(pid):
-            with contextlib.suppress(FileNotFoundError):
-                pid_file.unlink()
+    # -- leftovers of an earlier run -----------------------------------------------------
+    def _ours(self, pid: int) -> bool:
+        """A live postgres process serving this data directory (every postgres process
+        works in its data directory, so its cwd says which one it serves)."""
+        return (
+            processes.pid_alive(pid)
+            and processes.process_name(pid) in ("postgres", "postmaster")
+            and processes.process_cwd(pid) == self.pgdata
+        )
 
-    def start(self, timeout: float = 60) -> str:
+    def postmaster_pid(self) -> int | None:
+        pid = processes.read_pid(self.pgdata / "postmaster.pid")
+        return pid if pid is not None and self._ours(pid) else None
+
+    def _clear_leftovers(self) -> None:
+        """Make way after a crash: stop a postmaster an earlier run left behind (cleanly,
+        SIGINT), then any backend still attached to the old shared memory (the server
+        refuses to start while one is), then drop a stale postmaster.pid."""
+        leftover = self.postmaster_pid()
+        if leftover is not None:
+            processes.stop_leftover(leftover, signal.SIGINT)
+        if Path("/proc").is_dir():
+            for backend in processes.using(self.pgdata):
+                if self._ours(backend):
+                    processes.stop_leftover(backend, signal.SIGQUIT, timeout=10)
+        # the server refuses a lock file whose pid answers kill(0): a reused pid, or the
+        # unreaped zombie of a SIGKILLed postmaster (containers without an init reaper)
+        for lock in [
+            self.pgdata / "postmaster.pid",
+            self.socket_dir / f".s.PGSQL.{self.tcp_port or SOCKET_PORT}.lock",
+        ]:
+            owner = processes.read_pid(lock)
+            if lock.exists() and (owner is None or not self._ours(owner)):
+                lock.unlink(missing_ok=True)
+
+    def _rotate_log(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.log_path.stat().st_size > _LOG_KEEP_BYTES:
+                self.log_path.replace(self.log_path.with_suffix(".log.1"))
+
+    # -- running ------------------------------------------------------------------------
+    def start(self, timeout: float = 120) -> str:
+        self.launch()
+        self.wait_ready(timeout)
+        return self.dsn()
+
+    def prepare(self) -> None:
+        """Everything before the spawn (initdb the first time, clearing up after a crash);
+        slow the first time, so callers with an event loop run it in a thread."""
+        self._own_tree()
         if not self.initialised():
             self._init()
-        self._own(self.socket_dir)
-        self._clear_stale_pid()
+        self._own(self.data_dir)
+        if self.socket_dir != self.pgdata:
+            self._own(self.socket_dir)
+        self._clear_leftovers()
+        self._rotate_log()
+        self._prepared = True
+
+    def launch(self) -> None:
+        """Spawn the server (on a long-lived thread: see processes.py); `wait_ready` next."""
+        if not self._prepared:
+            self.prepare()
+        self._prepared = False  # a later launch (after a stop or kill) looks again
         listen = "127.0.0.1" if self.tcp_port is not None else ""
         argv = [
-            str(self.bin / "postgres"),
+            str(self.server_bin / "postgres"),
             "-D",
-            str(self.pgdata),
+            self._where(self.pgdata),
             "-p",
             str(self.tcp_port or SOCKET_PORT),
             "-k",
-            str(self.socket_dir),
+            self._where(self.socket_dir),
             "-c",
             f"listen_addresses={listen}",
             "-c",
@@ -164,36 +205,40 @@ class PostgresProcess:
         # SIGINT on our death: a fast, clean shutdown of the postmaster and its backends
         self.process = processes.spawn(
             argv,
-            log_path=self.data_dir / "postgres.log",
+            log_path=self.log_path,
             user=self.user,
             death_signal=signal.SIGINT,
+            cwd=self.pgdata,
         )
-        self._wait_ready(timeout)
-        self._ensure_database()
-        return self.dsn()
 
-    def _wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Until it accepts connections (after a crash it first replays its WAL)."""
         deadline = time.monotonic() + timeout
         isready = str(self.bin / "pg_isready")
-        host = "127.0.0.1" if self.tcp_port is not None else str(self.socket_dir)
-        port = str(self.tcp_port or SOCKET_PORT)
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                log = (self.data_dir / "postgres.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"PostgreSQL exited while starting:\n{log}")
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"PostgreSQL exited while starting:\n{tail}")
             probe = subprocess.run(
-                [isready, "-q", "-h", host, "-p", port, "-U", "postgres"], check=False
+                [isready, "-q", "-h", self._host(), "-p", self._port(), "-U", "postgres"],
+                check=False,
             )
             if probe.returncode == 0:
+                self._ensure_database()
                 return
             time.sleep(0.1)
-        raise TimeoutError(f"PostgreSQL not ready after {timeout}s")
+        raise TimeoutError(f"PostgreSQL not ready after {timeout}s (see {self.log_path})")
+
+    def _host(self) -> str:
+        return "127.0.0.1" if self.tcp_port is not None else str(self.socket_dir)
+
+    def _port(self) -> str:
+        return str(self.tcp_port or SOCKET_PORT)
 
     def _ensure_database(self) -> None:
         psql = str(self.bin / "psql")
-        host = "127.0.0.1" if self.tcp_port is not None else str(self.socket_dir)
-        port = str(self.tcp_port or SOCKET_PORT)
-        base = [psql, "-h", host, "-p", port, "-U", "postgres", "-d", "postgres", "-Atq", "-c"]
+        base = [psql, "-h", self._host(), "-p", self._port(), "-U", "postgres", "-d", "postgres"]
+        base += ["-Atq", "-v", "ON_ERROR_STOP=1", "-c"]
         found = subprocess.run(
             [*base, f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
             capture_output=True,
@@ -217,11 +262,4 @@ class PostgresProcess:
 
     def externally_running(self) -> bool:
         """A postmaster (ours, from another process) is serving this data directory."""
-        try:
-            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
-        except (OSError, ValueError):
-            return False
-        return processes.pid_alive(pid) and processes.process_name(pid) in (
-            "postgres",
-            "postmaster",
-        )
+        return self.postmaster_pid() is not None
