@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from motionledger.adapters.postgres.ledger import EVENT_COLUMNS, head
 from motionledger.domain.canonical import canonical_json, chain_hash
@@ -35,17 +36,27 @@ async def seed_log(conn: asyncpg.Connection, count: int, *, chunk: int = 20_000)
     now = datetime.now(UTC)
     rows: list[tuple[Any, ...]] = []
     for n in range(count):
-        event = DECODER.decode(
-            __import__("msgspec").json.encode(
-                {**_body(session, n), "eventId": uuid.uuid4().hex, "sessionId": session}
-            )
-        )
+        raw = {**_body(session, n), "eventId": uuid.uuid4().hex, "sessionId": session}
+        event = DECODER.decode(msgspec.json.encode(raw))
         body = canonical_json(event)
         position += 1
         previous = chain_hash(previous, position, event.event_id, body)
         rows.append(
-            (position, event.event_id, event.lane, event.type_name, session, event.entity_id,
-             event.timestamp, now, body, 1, position, now, previous)
+            (
+                position,
+                event.event_id,
+                event.lane,
+                event.type_name,
+                session,
+                event.entity_id,
+                event.timestamp,
+                now,
+                body,
+                1,
+                position,
+                now,
+                previous,
+            )
         )
         if len(rows) >= chunk:
             await conn.copy_records_to_table(

@@ -109,6 +109,10 @@ def asset(session: str, asset_id: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def session_updated(session: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "session.updated", "eventId": new_id(), "sessionId": session, **extra}
+
+
 def session_completed(session: str, **extra: Any) -> dict[str, Any]:
     return {"type": "session.completed", "eventId": new_id(), "sessionId": session, **extra}
 

@@ -16,19 +16,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import asyncpg
 import msgspec
 
 from ..adapters.postgres import chain
+from ..adapters.postgres.database import connect
 from ..domain.canonical import GENESIS_HASH, canonical_json
+from ..domain.events import EVENT_TYPE_BY_TAG
 
-PAGE_ROWS: Final = 20_000
+PAGE_ROWS: Final = 10_000
 _DECODE: Final = msgspec.json.Decoder().decode
+_SORTED: Final = msgspec.json.Encoder(order="sorted")
+# The log's other columns are copies of body fields, kept for indexes; an edit to one of them
+# is as much a tamper as an edit to the body. The entity field mirrors Event.entity_id.
+_LANE: Final = {tag: cls.lane for tag, cls in EVENT_TYPE_BY_TAG.items()}
+_ENTITY: Final = {
+    tag: next(
+        (
+            f
+            for f in ("stillCandidateId", "assetId", "cameraId")
+            if f in cls.__struct_encode_fields__
+        ),
+        None,
+    )
+    for tag, cls in EVENT_TYPE_BY_TAG.items()
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,29 +75,48 @@ class Verification:
         return self.checked / self.seconds if self.seconds > 0 else 0.0
 
 
+_CHANGED: Final = (
+    "stored hash does not match the recomputed chain: this row's eventId, body or hash was "
+    "changed, or the row was put here from elsewhere"
+)
+
+
 def check_rows(
     rows: Sequence[Any], expected: int, previous: bytes
 ) -> tuple[int, bytes, Break | None]:
-    """Check consecutive rows `(position, event_id, body, hash)` starting at `expected`.
+    """Check consecutive rows (in `chain.COLUMNS` order) starting at position `expected`.
 
     Returns the next expected position, the last good hash, and the first break if any.
     """
-    sha256 = hashlib.sha256
-    decode, canonical = _DECODE, canonical_json
-    for position, event_id, body, stored in rows:
+    sha256, decode, encode = hashlib.sha256, _DECODE, _SORTED.encode
+    for position, event_id, body, stored, lane, kind, session, entity, timestamp in rows:
         if position != expected:
             return expected, previous, Break(expected, _gap(expected, position))
+        head = previous + position.to_bytes(8, "big") + event_id.encode() + b"\n"
         try:
-            text = canonical(decode(body))
-        except (msgspec.DecodeError, UnicodeEncodeError, ValueError) as error:
-            return expected, previous, Break(position, f"stored body cannot be read: {error}")
-        digest = sha256(
-            previous + position.to_bytes(8, "big") + event_id.encode() + b"\n" + text
-        ).digest()
+            value = decode(body)
+            # jsonb prints no exponents and no negative zero, so a body read back from it is
+            # already canonical once its keys are sorted; canonical_json's float rewriting
+            # is needed (and tried) only when that does not match.
+            digest = sha256(head + encode(value)).digest()
+            if digest != stored:
+                digest = sha256(head + canonical_json(value)).digest()
+            copies = (
+                value["eventId"],
+                _LANE.get(value["type"]),
+                value["type"],
+                value["sessionId"],
+                value.get(_ENTITY.get(value["type"]) or ""),
+                value.get("timestampMs"),
+            )
+        except (msgspec.DecodeError, UnicodeEncodeError, ValueError, KeyError, TypeError) as error:
+            return expected, previous, Break(position, f"stored body cannot be read: {error!r}")
         if digest != stored:
+            return expected, previous, Break(position, _CHANGED)
+        if copies != (event_id, lane, kind, session, entity, timestamp):
             problem = (
-                "stored hash does not match the recomputed chain: this row's eventId, body "
-                "or hash was changed, or the row was put here from elsewhere"
+                "columns event_id/lane/type/session_id/entity_id/timestamp_ms disagree with "
+                f"the body: {(event_id, lane, kind, session, entity, timestamp)} vs {copies}"
             )
             return expected, previous, Break(position, problem)
         previous = digest
@@ -103,13 +140,20 @@ async def verify_chain(
 ) -> Verification:
     """Recompute the chain from `from_position` (trusting the stored hash just before it)."""
     started = time.perf_counter()
-    from_position = max(1, from_position)
-    previous: bytes | None = GENESIS_HASH
+    if from_position < 1:
+        raise ValueError(f"positions start at 1, not {from_position}")
+    previous = GENESIS_HASH
     if from_position > 1:
-        previous = await chain.stored_hash(conn, from_position - 1)
-    if previous is None:
-        broken = Break(from_position - 1, f"position {from_position - 1} is missing")
-        return Verification(from_position, 0, from_position - 2, b"", 0.0, broken)
+        head = await chain.head_position(conn)
+        if from_position - 1 > head:
+            raise ValueError(
+                f"the log ends at position {head}; nothing to verify from {from_position}"
+            )
+        anchor = await chain.stored_hash(conn, from_position - 1)
+        if anchor is None:
+            missing = Break(from_position - 1, f"position {from_position - 1} is missing")
+            return Verification(from_position, 0, from_position - 2, b"", 0.0, missing)
+        previous = anchor
 
     expected, checked = from_position, 0
     broken: Break | None = None
@@ -119,9 +163,9 @@ async def verify_chain(
         if len(rows) == page_rows:
             # ask for the next page now: Postgres reads and encodes it while we hash this one
             following = asyncio.ensure_future(chain.page(conn, rows[-1][0] + 1, page_rows))
-            await asyncio.sleep(0)
         before = expected
-        expected, previous, broken = check_rows(rows, expected, previous)
+        # hashed on a worker thread, so this loop keeps draining the next page meanwhile
+        expected, previous, broken = await asyncio.to_thread(check_rows, rows, expected, previous)
         checked += expected - before
         if progress is not None:
             progress(checked, expected - 1)
@@ -134,3 +178,38 @@ async def verify_chain(
         rows = await following
     seconds = time.perf_counter() - started
     return Verification(from_position, checked, expected - 1, previous, seconds, broken)
+
+
+async def run_verify(dsn: str, *, from_position: int = 1, out: TextIO | None = None) -> int:
+    """The command: 0 when the chain holds, 1 naming the first bad position, 2 on misuse."""
+    out = out or sys.stdout
+    conn = await connect(dsn)
+    try:
+        try:
+            report = await verify_chain(conn, from_position=from_position)
+        except ValueError as error:
+            print(f"motionledger verify: {error}", file=sys.stderr)
+            return 2
+    finally:
+        await conn.close()
+    span = (
+        f"positions {report.from_position}..{report.last_position}"
+        if report.checked
+        else "no positions"
+    )
+    rate = f"{report.checked} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s)"
+    if report.broken is not None:
+        print(
+            f"TAMPERED at position {report.broken.position}: {report.broken.problem}\n"
+            f"  verified before it: {span}; {rate}",
+            file=out,
+        )
+        return 1
+    print(f"chain intact: {span}; {rate}", file=out)
+    if report.checked:
+        print(
+            f"  head hash {report.last_hash.hex()} (record it elsewhere: a later verify that "
+            "ends below it, or at another hash, means rows were removed or rewritten)",
+            file=out,
+        )
+    return 0

@@ -30,6 +30,26 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
 END
 $$;
 
+-- Dead letters re-judged by `motionledger dead-letters replay`: each at most once, so a
+-- replay run twice (or by two operators at once) cannot put the message on the stream twice.
+-- Append-only like the log: it is the record of what an operator did.
+CREATE TABLE ledger.replays (
+    dead_letter_id  bigint      PRIMARY KEY,  -- ledger.dead_letters.id (no FK: see TRUNCATE)
+    msg_id          text        NOT NULL,
+    subject         text        NOT NULL,
+    stream          text        NOT NULL,
+    -- where the replayed message sits in the stream: its verdict is the log row or dead
+    -- letter at this sequence (or neither, for a duplicate)
+    stream_epoch    integer     NOT NULL,
+    stream_seq      bigint      NOT NULL,
+    requested_at    timestamptz NOT NULL DEFAULT now(),
+    requested_by    text        NOT NULL DEFAULT current_user
+);
+CREATE TRIGGER replays_append_only
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON ledger.replays
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change();
+ALTER TABLE ledger.replays ENABLE ALWAYS TRIGGER replays_append_only;
+
 -- Nothing on the log for anyone not granted below (PUBLIC has no table rights by default;
 -- this states it).
 REVOKE ALL ON ALL TABLES IN SCHEMA ledger FROM PUBLIC;
@@ -43,6 +63,8 @@ GRANT SELECT, INSERT ON ledger.events, ledger.dead_letters TO motionledger_write
 GRANT SELECT, INSERT, UPDATE ON ledger.ingest_state TO motionledger_writer;
 -- `serve` checks that the schema is up to date before it starts
 GRANT SELECT ON ledger.schema_migrations TO motionledger_writer;
+-- `dead-letters replay` may run with the writer's rights too
+GRANT SELECT, INSERT ON ledger.replays TO motionledger_writer;
 
 -- The read tables belong to the writer: it fills them, and a rebuild builds shadow tables
 -- beside them and swaps them in (CREATE on the schema, ownership to drop and rename).
