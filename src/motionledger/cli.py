@@ -53,6 +53,48 @@ async def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
         )
 
 
+async def _verify(settings: Settings, args: argparse.Namespace) -> int:
+    from .services.verify import run_verify
+
+    async with _database(settings) as dsn:
+        return await run_verify(dsn, from_position=args.from_position)
+
+
+async def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from .services.simulate import run
+
+    return await run(settings, args)
+
+
+async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from .services.rebuild import run_rebuild
+
+    async with _database(settings) as dsn:
+        return await run_rebuild(dsn, args.projections, chunk=args.chunk, quiet=args.quiet)
+
+
+def _projection_name(name: str) -> str:
+    from .domain.projections import NAMES
+
+    if name not in NAMES:
+        raise argparse.ArgumentTypeError(f"unknown projection {name!r} (one of {', '.join(NAMES)})")
+    return name
+
+
+async def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from .services.replay import run_replay
+
+    async with _database(settings) as dsn:
+        return await run_replay(
+            settings,
+            dsn,
+            ids=args.replay_ids or [],
+            reason=args.replay_reason,
+            wait_s=args.wait,
+            as_json=args.json,
+        )
+
+
 def _database(settings: Settings) -> Any:
     """The database a one-shot command talks to: the configured one, else the embedded one."""
     from .adapters.embedded import database_for_command
@@ -90,6 +132,93 @@ def build_parser() -> argparse.ArgumentParser:
     dead.add_argument("--session", help="only this sessionId")
     dead.add_argument("--limit", type=int, default=100, help="newest N (default 100; 0: all)")
     dead.set_defaults(run=_dead_letters)
+    actions = dead.add_subparsers(dest="dead_letters_action", metavar="ACTION")
+    replay = actions.add_parser(
+        "replay",
+        help="re-judge chosen dead letters through the stream and judge, each exactly once",
+        description="Publish chosen dead letters again on their subjects (after the cause is "
+        "fixed), so the normal judge decides again. Each dead letter is replayed at most once; "
+        "needs a running `serve` to judge them.",
+    )
+    replay.add_argument(
+        "--id", dest="replay_ids", type=int, action="append", metavar="N", help="dead letter id "
+        "(repeatable)"
+    )
+    replay.add_argument(
+        "--reason",
+        dest="replay_reason",
+        metavar="R",
+        help="every dead letter with this reason not replayed yet, e.g. unknown_session",
+    )
+    replay.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for the verdicts (default 10; 0: do not wait)",
+    )
+    replay.add_argument("--json", action="store_true", help="one JSON object per line")
+    replay.set_defaults(run=_replay)
+
+    from .domain.projections import NAMES
+
+    rebuild = commands.add_parser(
+        "rebuild",
+        help="rebuild read tables from the log while serve keeps running; returns once live",
+        description="Rebuild read tables from the log into shadow tables, catch up with the "
+        "head, and swap them in with one short transaction; reads keep answering throughout.",
+    )
+    rebuild.add_argument(
+        "projections",
+        nargs="*",
+        type=_projection_name,
+        metavar="PROJECTION",
+        help=f"table(s) to rebuild: {', '.join(NAMES)} (default: all)",
+    )
+    rebuild.add_argument(
+        "--chunk", type=int, default=50_000, help="log positions per transaction (default 50000)"
+    )
+    rebuild.add_argument("--quiet", action="store_true", help="no progress bar")
+    rebuild.set_defaults(run=_rebuild)
+
+    verify = commands.add_parser(
+        "verify",
+        help="recompute the log's hash chain; exits 1 naming the first bad position",
+    )
+    verify.add_argument(
+        "--from",
+        dest="from_position",
+        type=int,
+        default=1,
+        metavar="POSITION",
+        help="start here, trusting the stored hash of POSITION-1 (default: 1, the whole log)",
+    )
+    verify.set_defaults(run=_verify)
+
+    sim = commands.add_parser(
+        "simulate",
+        help="publish a realistic generated shoot to a running ledger (deterministic per seed)",
+        description="Publish a generated shoot through the producer SDK to the configured "
+        "broker (else the embedded one `serve` runs): sessions with cameras, cut/hold/release "
+        "decisions, bar fires and phrase boundaries at a tempo, music moments, hero poses "
+        "followed by still candidates (some favourited later), camera changes, assets at the "
+        "end. Progress bar while it runs, a summary of what was sent at the end.",
+    )
+    sim.add_argument("--sessions", type=int, default=1, help="sessions shot at once (default 1)")
+    sim.add_argument("--cameras", type=int, default=8, help="cameras per session (default 8)")
+    sim.add_argument("--duration", type=float, default=60.0, help="shoot seconds (default 60)")
+    sim.add_argument(
+        "--rate", type=float, default=30.0, help="director decisions/s per session (default 30)"
+    )
+    sim.add_argument("--tempo", type=float, default=120.0, help="music bpm (default 120)")
+    sim.add_argument("--seed", type=int, help="same seed and --start-ms: the same shoot")
+    sim.add_argument("--start-ms", type=int, help="shoot clock start, epoch ms (default: now)")
+    sim.add_argument(
+        "--speed", type=float, default=1.0, help="clock multiplier; 0 = as fast as possible"
+    )
+    sim.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.set_defaults(run=_simulate)
     return parser
 
 
@@ -102,10 +231,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_format)
     run: Command = args.run
+    from .adapters.embedded import EmbeddedError
+
     try:
         return asyncio.run(run(settings, args))
     except KeyboardInterrupt:
         return 130
+    except EmbeddedError as error:  # e.g. ./var already in use: say so, no traceback
+        print(f"motionledger: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -114,6 +114,13 @@ PROJECTION_LAG_SECONDS: Final = Gauge(
     ["projection"],
     registry=REGISTRY,
 )
+PROJECTION_DELAY: Final = Histogram(
+    "motionledger_projection_delay_seconds",
+    "From an ingest commit (its NOTIFY, or the in-process signal) to the projector commit "
+    "that makes its events visible in the read tables; one observation per ingest commit.",
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
 PUBLISH_TO_VISIBLE: Final = Histogram(
     "motionledger_publish_to_visible_seconds",
     "From the broker's timestamp of an event to its projection's commit, by lane.",

@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     subject_root: Token = "production"
     # where the embedded broker and database keep their data
     data_dir: str = "var"
+    # the embedded broker's port; 0: 4222 when free, else the one used last time, else any
+    embedded_nats_port: Port = 0
     # how many messages one ingest transaction takes at most
     batch_size: Annotated[int, Meta(ge=1, le=10_000)] = 1000
     # the broker's duplicate window for Nats-Msg-Id (the log also dedupes by eventId forever)

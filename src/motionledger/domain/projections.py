@@ -223,9 +223,12 @@ def derive(
 
     columns = tuple(
         Column(
-            c, _camel(c), types[c], nullable=not never_null(c), fixed=c in fixed or not any(
-                c in sources[cls] for cls, role in roles.items() if role is not Role.CREATE
-            )
+            c,
+            _camel(c),
+            types[c],
+            nullable=not never_null(c),
+            fixed=c in fixed
+            or not any(c in sources[cls] for cls, role in roles.items() if role is not Role.CREATE),
         )
         for c in order
     )

@@ -88,10 +88,10 @@ def apply(
     if role is Role.CREATE:
         raise ReducerError(f"{projection.name}: a second creation of {row_id}")
     for column in projection.columns:
-        source = sources.get(column.name)
-        if source is None or column.fixed:
+        patch = sources.get(column.name)
+        if patch is None or column.fixed:
             continue
-        value = source.value(event, recorded_at_ms)
+        value = patch.value(event, recorded_at_ms)
         if value is not None:  # absent or null leaves the stored value as it is
             row[column.name] = _plain(value)
     row[UPDATED_AT] = recorded_at_ms

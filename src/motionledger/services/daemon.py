@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import asyncpg
 import uvicorn
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 
 from .. import logs, metrics
 from ..adapters.http.app import create_app
@@ -26,6 +27,9 @@ from ..adapters.postgres.database import create_pool, migrate
 from ..settings import Settings
 from .health import Health
 from .ingest import DB_DOWN, Backoff, Ingestor
+from .production import Production
+from .production import attach as attach_production
+from .production import register_checks as register_production_checks
 
 log = logs.get(__name__)
 T = TypeVar("T")
@@ -64,6 +68,7 @@ class Resources:
     pool: asyncpg.Pool | None = None
     client: Client | None = None
     ingestor: Ingestor | None = None
+    production: Production | None = None  # projector, write waiters, read and write services
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -80,8 +85,18 @@ def _register_checks(res: Resources) -> None:
         return True, "up"
 
     async def broker_check() -> tuple[bool, Any]:
-        connected = res.client is not None and res.client.is_connected
-        return connected, "up" if connected else "not connected"
+        client = res.client
+        if client is None or not client.is_connected:
+            return False, "not connected"
+        try:
+            # A round trip, not the socket's state: a frozen or partitioned server keeps the
+            # connection open while answering nothing, for up to two ping intervals. A
+            # request, not flush(): a timed-out flush leaves its cancelled future queued in
+            # nats-py, and the late PONG then breaks the client's read loop (a reconnect).
+            await client.jetstream(timeout=0.5).account_info()
+        except (NatsError, TimeoutError) as error:
+            return False, f"not answering: {str(error) or type(error).__name__}"
+        return True, "up"
 
     async def ingest() -> tuple[bool, Any]:
         if res.ingestor is None:
@@ -147,12 +162,18 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
     res = Resources(settings)
     _register_checks(res)
+    register_production_checks(res.health, settings, lambda: res.pool)
+    embedded = settings.embedded
     async with contextlib.AsyncExitStack() as stack:
-        if settings.embedded:
+        if embedded:
             from ..adapters.embedded import running  # the bare-machine default
 
             settings = res.settings = await stack.enter_async_context(running(settings))
-        await stack.enter_async_context(_http(res, routes or []))
+        if routes is None:
+            from ..adapters.http.routes_production import production_routes
+
+            routes = production_routes()
+        await stack.enter_async_context(_http(res, routes))
         assert settings.database_url is not None
         dsn = settings.database_url
         res.pool = await retry("database", lambda: create_pool(dsn, max_size=8), stop)
@@ -166,7 +187,12 @@ async def serve(
         if res.client is None:
             return 0
         stack.push_async_callback(res.client.close)
-        res.ingestor = Ingestor(settings, pool, res.client)
+        production = attach_production(res)
+        res.ingestor = Ingestor(settings, pool, res.client, on_commit=production.on_commit)
+        if embedded:
+            from ..adapters.embedded import print_banner
+
+            print_banner(settings)  # once it all answers: the addresses a person needs
         if started is not None:
             started(res)
         await _run_until_stopped(res, stop)

@@ -84,7 +84,9 @@ class Ingestor:
         self.settings = settings
         self._pool = pool
         self._client = client
-        self._js = client.jetstream()
+        # API calls fail fast: one sent into an outage would otherwise hold the restart
+        # for nats-py's default 5 s after the broker is back
+        self._js = client.jetstream(timeout=broker.API_TIMEOUT_S)
         self._stream = settings.stream
         self._dsn = settings.database_url or ""
         self._batcher = Batcher(

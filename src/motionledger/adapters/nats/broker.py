@@ -24,6 +24,14 @@ from ...settings import Settings, seconds
 
 log = logs.get(__name__)
 
+# The daemon's reply subjects (pull deliveries, API answers) live under their own prefix, so
+# a broker's permissions can give producers `_INBOX.>` for their publish acks without
+# letting them listen in on the messages delivered to the ledger.
+INBOX_PREFIX = "_INBOX_motionledger"
+# JetStream API calls of the ingest loop (stream info, consumer set-up): short, so a call
+# lost in an outage is retried soon after the broker returns
+API_TIMEOUT_S = 2.0
+
 
 def stream_config(settings: Settings) -> StreamConfig:
     """The stream the ledger reads: every lane under `<root>.>`, kept on disk."""
@@ -138,6 +146,7 @@ async def connect(
         "disconnected_cb": disconnected,
         "reconnected_cb": reconnected,
         "error_cb": error,
+        "inbox_prefix": INBOX_PREFIX,
     }
     if settings.nats_creds:
         options["user_credentials"] = settings.nats_creds

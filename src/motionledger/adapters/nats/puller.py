@@ -106,7 +106,7 @@ class Puller:
         heartbeat_s: float = 1.0,
     ) -> None:
         self._client = client
-        self._js: JetStreamContext = client.jetstream()
+        self._js: JetStreamContext = client.jetstream(timeout=2.0)  # see broker.API_TIMEOUT_S
         self._stream = stream
         self._consumer = consumer
         self._batch = batch

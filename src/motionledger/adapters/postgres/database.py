@@ -86,8 +86,20 @@ class MigrationError(RuntimeError):
     pass
 
 
+async def up_to_date(conn: asyncpg.Connection) -> bool:
+    """Every migration applied, unchanged: read-only, so a role without DDL rights (the
+    least-privilege writer `serve` may run as) can check it."""
+    if not await conn.fetchval("SELECT to_regclass('ledger.schema_migrations') IS NOT NULL"):
+        return False
+    rows = await conn.fetch("SELECT version, checksum FROM ledger.schema_migrations")
+    done = {row["version"]: row["checksum"] for row in rows}
+    return all(done.get(m.version) == m.checksum for m in migrations())
+
+
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply what is missing, in order, in one transaction. Idempotent; safe to race."""
+    if await up_to_date(conn):
+        return []
     applied_now: list[str] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)

@@ -11,7 +11,6 @@ batch starts or ends. That is what the contract suite checks against `domain.red
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from ...domain.events import TAG_OF
@@ -148,9 +147,8 @@ def _folding(projection: Projection, target: str, cp: str) -> list[tuple[str, st
     )
     if projection.upserts:
         sets = [f"{c} = coalesce(EXCLUDED.{c}, t.{c})" for c in patched]
-        insert += (
-            f"\n  ON CONFLICT ({ID}) DO UPDATE SET "
-            + ", ".join([*sets, f"{UPDATED_AT} = EXCLUDED.{UPDATED_AT}"])
+        insert += f"\n  ON CONFLICT ({ID}) DO UPDATE SET " + ", ".join(
+            [*sets, f"{UPDATED_AT} = EXCLUDED.{UPDATED_AT}"]
         )
     sets = [f"{c} = coalesce(f.{c}, t.{c})" for c in patched]
     update = (
@@ -166,76 +164,121 @@ def _folding(projection: Projection, target: str, cp: str) -> list[tuple[str, st
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class ApplyStatement:
-    """`sql` takes $1 (after), $2 (up to and including), then one checkpoint per projection,
-    then (with `checkpoint`) the projection names; it answers one row: `last` (the highest
-    position in the range, NULL if none), `events`, and with `timings` the lanes and
-    publish times of the batch and the recorded time of the first position after it."""
-
-    sql: str
-    projections: tuple[str, ...]
+_BATCH: Final = (
+    f"SELECT position, type, lane, published_at, body, {_AT} AS at\n"
+    "    FROM ledger.events WHERE position > {low} AND position <= {high}"
+)
 
 
-def apply_statement(
-    projections: Sequence[Projection],
-    targets: Mapping[str, str] | None = None,
-    *,
-    checkpoint: bool = True,
-    timings: bool = True,
-) -> ApplyStatement:
-    targets = targets or {}
-    ctes: list[tuple[str, str]] = [
+def _apply(
+    projections: Sequence[Projection], targets: Mapping[str, str], cp: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """The sub-statements that apply `batch` to each table, from its checkpoint `cp`."""
+    ctes: list[tuple[str, str]] = []
+    for projection in projections:
+        target = targets.get(projection.name, projection.table)
+        if projection.patches:
+            ctes += _folding(projection, target, cp[projection.name])
+        else:
+            ctes.append(
+                (f"ins_{projection.name}", _creating(projection, target, cp[projection.name]))
+            )
+    return ctes
+
+
+def _with(ctes: list[tuple[str, str]], outputs: list[str]) -> str:
+    body = ",\n".join(f"{name} AS {sql}" for name, sql in ctes)
+    return f"WITH {body}\nSELECT {', '.join(outputs)}"
+
+
+def _cte(sql: str, materialized: bool = False) -> str:
+    return f"{'MATERIALIZED ' if materialized else ''}(\n  {sql}\n)"
+
+
+def bulk_statement(projection: Projection, target: str) -> str:
+    """A rebuild's load of ($1, $2] into one (shadow) table: no checkpoint, nothing else
+    reads `batch`, so Postgres streams the range straight into the table's insert."""
+    ctes = [("batch", _cte(_BATCH.format(low="$1", high="$2")))]
+    ctes += [
+        (n, _cte(sql))
+        for n, sql in _apply([projection], {projection.name: target}, {projection.name: "$1"})
+    ]
+    return _with(ctes, ["1"])
+
+
+def step_statement(projections: Sequence[Projection]) -> str:
+    """One projector batch, whole, in one statement (one round trip, its own transaction).
+
+    $1: the most positions to apply. It locks the tables' checkpoints (in name order, as a
+    rebuild's swap does), applies the log from the lowest of them, moves each forward in the
+    same transaction and NOTIFYs `motionledger_projected`; it answers `before` (the
+    checkpoints it started from, in `names` order), `last` (the highest position applied,
+    NULL if none), `head`, `events`, the batch's lanes and publish times, and the recorded
+    time of the oldest event still to apply.
+    """
+    names = "ARRAY[" + ", ".join(f"'{p.name}'" for p in projections) + "]::text[]"
+    ctes = [
+        (
+            "state",
+            _cte(
+                "SELECT projection, position FROM production.projection_state"
+                f" WHERE projection = ANY({names}) ORDER BY projection FOR UPDATE",
+                materialized=True,
+            ),
+        ),
+        (
+            "bounds",
+            _cte(
+                "SELECT s.low, least(s.low + $1, h.head) AS high, h.head"
+                "  FROM (SELECT min(position) AS low FROM state) s,"
+                "       (SELECT coalesce(max(position), 0) AS head FROM ledger.events) h",
+                materialized=True,
+            ),
+        ),
         (
             "batch",
-            f"SELECT position, type, lane, published_at, body, {_AT} AS at\n"
-            "    FROM ledger.events WHERE position > $1 AND position <= $2",
-        )
+            _cte(
+                _BATCH.format(low="(SELECT low FROM bounds)", high="(SELECT high FROM bounds)"),
+                materialized=True,
+            ),
+        ),
     ]
-    for index, projection in enumerate(projections):
-        target = targets.get(projection.name, projection.table)
-        cp = f"${index + 3}"
-        if projection.patches:
-            ctes += _folding(projection, target, cp)
-        else:
-            ctes.append((f"ins_{projection.name}", _creating(projection, target, cp)))
+    cps = {
+        p.name: f"(SELECT position FROM state WHERE projection = '{p.name}')" for p in projections
+    }
+    ctes += [(n, _cte(sql)) for n, sql in _apply(projections, {}, cps)]
     last = "(SELECT max(position) FROM batch)"
-    if checkpoint:
-        names = f"${len(projections) + 3}"
-        ctes.append(
-            (
-                "state",
+    ctes.append(
+        (
+            "moved",
+            _cte(
                 "UPDATE production.projection_state"
                 f" SET {POSITION} = greatest({POSITION}, {last}), updated_at = now()"
-                f" WHERE projection = ANY({names}::text[]) AND {last} IS NOT NULL",
-            )
+                f" WHERE projection = ANY({names}) AND {last} IS NOT NULL"
+            ),
         )
-    # Without a checkpoint or timings (a rebuild's bulk load) nothing else reads `batch`, so
-    # Postgres inlines it into the one table's scan instead of materialising the range.
-    outputs = ["NULL::bigint AS last", "NULL::bigint AS events"]
-    if checkpoint or timings:
-        outputs = [f"{last} AS last", "(SELECT count(*) FROM batch) AS events"]
-    if checkpoint:
-        outputs.append(
-            f"CASE WHEN {last} IS NOT NULL THEN pg_notify('{PROJECTED_CHANNEL}', {last}::text)"
-            " END AS notified"
-        )
-    if timings:
-        outputs += [
-            "(SELECT array_agg(lane ORDER BY position) FROM batch) AS lanes",
-            "(SELECT array_agg(extract(epoch FROM published_at)::float8 ORDER BY position)"
-            " FROM batch) AS published",
-            f"(SELECT recorded_at FROM ledger.events WHERE position = coalesce({last}, $1) + 1)"
-            " AS next_recorded_at",
-        ]
-    body = ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes)
-    sql = f"WITH {body}\nSELECT {', '.join(outputs)}"
-    return ApplyStatement(sql, tuple(p.name for p in projections))
+    )
+    outputs = [
+        f"(SELECT array_agg(position ORDER BY array_position({names}, projection)) FROM state)"
+        " AS before",
+        f"{last} AS last",
+        "(SELECT head FROM bounds) AS head",
+        "(SELECT count(*) FROM batch) AS events",
+        f"CASE WHEN {last} IS NOT NULL THEN pg_notify('{PROJECTED_CHANNEL}', {last}::text)"
+        " END AS notified",
+        "(SELECT array_agg(lane ORDER BY position) FROM batch) AS lanes",
+        "(SELECT array_agg(extract(epoch FROM published_at)::float8 ORDER BY position)"
+        " FROM batch) AS published",
+        "(SELECT recorded_at FROM ledger.events"
+        f" WHERE position = coalesce({last}, (SELECT low FROM bounds)) + 1) AS next_recorded_at",
+    ]
+    return _with(ctes, outputs)
 
 
-def row_json(projection: Projection, alias: str = "t") -> str:
-    """A read-table row as the HTTP endpoint shows it: a JSON object built in Postgres."""
-    pairs = [f"'_id', {alias}.{ID}", f"'_creationTime', {alias}.{CREATED_AT}"]
-    pairs += [f"'{c.json_name}', {alias}.{c.name}" for c in projection.columns]
-    pairs += [f"'createdAt', {alias}.{CREATED_AT}", f"'updatedAt', {alias}.{UPDATED_AT}"]
-    return f"json_build_object({', '.join(pairs)})"
+def row_fields(projection: Projection, alias: str = "t", name: str = "r") -> str:
+    """A LATERAL subquery naming a row's fields as the HTTP endpoint shows them; then
+    `row_to_json(r)` is the row as compact JSON, built in Postgres."""
+    pairs = [f'{alias}.{ID} AS "_id"', f'{alias}.{CREATED_AT} AS "_creationTime"']
+    pairs += [f'{alias}.{c.name} AS "{c.json_name}"' for c in projection.columns]
+    pairs += [f'{alias}.{CREATED_AT} AS "createdAt"', f'{alias}.{UPDATED_AT} AS "updatedAt"']
+    return f"CROSS JOIN LATERAL (SELECT {', '.join(pairs)}) AS {name}"

@@ -16,8 +16,8 @@ CREATE TABLE production.sessions (
     music_mode     text,
     project_slug   text,
     started_at     bigint  NOT NULL,
-    completed_at   bigint,
     metadata       jsonb,
+    completed_at   bigint,
     created_at     bigint  NOT NULL,
     updated_at     bigint  NOT NULL,
     position       bigint  NOT NULL
@@ -69,8 +69,8 @@ CREATE INDEX director_events_session_camera_time
 
 CREATE TABLE production.still_candidates (
     id                  text              PRIMARY KEY,
-    still_candidate_id  text              NOT NULL,
     session_id          text              NOT NULL,
+    still_candidate_id  text              NOT NULL,
     camera_id           text              NOT NULL,
     timestamp_ms        bigint            NOT NULL,
     image_path          text,
@@ -114,8 +114,8 @@ CREATE INDEX music_moments_session_section ON production.music_moments (session_
 
 CREATE TABLE production.assets (
     id          text    PRIMARY KEY,
-    asset_id    text    NOT NULL,
     session_id  text    NOT NULL,
+    asset_id    text    NOT NULL,
     asset_type  text    NOT NULL,
     path        text    NOT NULL,
     source      text,

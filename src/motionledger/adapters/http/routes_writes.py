@@ -1,0 +1,139 @@
+"""POST /production/*: the twelve write routes, one per entry of `domain.requests.WRITES`
+plus the batch. Each body is decoded strictly by the Struct derived from its event (the
+framework's own lenient parsing is bypassed: "true" is not a bool here, as for the judge),
+published like any producer's event, and answered once the ledger has decided."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.datastructures import State
+
+from ...domain.events import (
+    CameraStateChanged,
+    CameraUpserted,
+    DirectorEvent,
+    Event,
+    StillUpdated,
+)
+from ...domain.reasons import STATE_REASONS
+from ...domain.requests import (
+    ROW,
+    WRITES,
+    EventBatchBody,
+    Write,
+)
+from ...domain.rows import ROWS, Pending
+from ...domain.uuid7 import uuid7
+from ...services.production import Production
+from ...services.waiters import Outcome
+from .envelope import ApiError
+from .routes_common import documented, ok, production
+
+_WRITE_ERRORS: Final = (400, 401, 409, 413, 503)
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+def decode_body(raw: bytes, body_type: Any) -> Any:
+    """The request body as `body_type`, validated strictly; a 400 naming the field if not."""
+    try:
+        return msgspec.json.decode(raw, type=body_type, strict=True)
+    except msgspec.ValidationError as error:
+        raise ApiError(400, "invalid_event", str(error)) from None
+    except msgspec.DecodeError as error:
+        raise ApiError(400, "invalid_json", f"the body is not JSON: {error}") from None
+
+
+def _rejected(outcomes: list[Outcome], events: list[Event]) -> ApiError:
+    rejected = [(e, o) for e, o in zip(events, outcomes, strict=True) if o.reason is not None]
+    event, outcome = rejected[0]
+    reason = outcome.reason or "rejected"
+    state = reason in STATE_REASONS
+    message = outcome.detail or reason
+    if len(events) > 1:
+        message = (
+            f"{len(rejected)} of {len(events)} events rejected; first {event.event_id}: {message}"
+        )
+    return ApiError(409 if state else 400, reason, message)
+
+
+async def _answer(
+    prod: Production, write: Write, event: Event, outcome: Outcome | None
+) -> Response[bytes]:
+    if outcome is None:
+        return ok(_ENCODER.encode(Pending(event_id=event.event_id, pending=True)), 202)
+    if not outcome.accepted:
+        raise _rejected([outcome], [event])
+    if write.result != ROW:
+        return ok(_ENCODER.encode(getattr(event, write.result)))
+    if isinstance(event, CameraUpserted | CameraStateChanged):
+        row = await prod.queries.camera_row(event.session_id, event.camera_id)
+    else:
+        assert isinstance(event, StillUpdated)
+        row = await prod.queries.still_row(event.still_candidate_id)
+    if row is None:  # projected but gone: cannot happen to an append-only ledger's rows
+        raise ApiError(500, "internal_error", f"{write.projection.name} row missing after write")
+    return ok(row)
+
+
+def _write_route(write: Write) -> Any:
+    async def handler(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+        prod = production(state)
+        body = decode_body(await request.body(), write.body)
+        if write.path == "still/update" and body.session_id is None:
+            owner = await prod.still_session(body.still_candidate_id)
+            if owner is None:
+                raise ApiError(409, "unknown_still", f"still {body.still_candidate_id} is unknown")
+            body = msgspec.structs.replace(body, session_id=owner)
+        event = write.build(body)
+        [outcome] = await prod.writes.submit([event])
+        return await _answer(prod, write, event, outcome)
+
+    name = "post_" + write.path.replace("/", "_").replace("-", "_")
+    handler.__name__ = handler.__qualname__ = name
+    result = ROWS[write.projection.name] if write.result == ROW else str
+    return post(
+        f"/{write.path}",
+        status_code=200,
+        operation_id=name,
+        summary=write.summary,
+        operation_class=documented(result, body=write.body, errors=_WRITE_ERRORS, pending=Pending),
+    )(handler)
+
+
+@post(
+    "/event/batch",
+    status_code=200,
+    summary="Record director events of one session, in order",
+    description="Checked as a whole before anything is published (one invalid event: 400, "
+    "nothing written); then published and judged in order; answers once all are decided.",
+    operation_class=documented(
+        list[str], body=EventBatchBody, errors=_WRITE_ERRORS, pending=Pending
+    ),
+)
+async def post_event_batch(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    prod = production(state)
+    body = decode_body(await request.body(), EventBatchBody)
+    events: list[Event] = []
+    for index, item in enumerate(body.events):
+        if item.session_id is not None and item.session_id != body.session_id:
+            raise ApiError(
+                400, "invalid_event", f"events[{index}].sessionId differs from sessionId"
+            )
+        values = {name: getattr(item, name) for name in item.__struct_fields__}
+        values["session_id"] = body.session_id
+        values["event_id"] = values["event_id"] or uuid7()
+        events.append(DirectorEvent(**values))
+    outcomes = await prod.writes.submit(events)
+    ids = [e.event_id for e in events]
+    if any(o is None for o in outcomes):
+        return ok(_ENCODER.encode(Pending(event_id=ids[-1], pending=True, event_ids=ids)), 202)
+    decided = [o for o in outcomes if o is not None]
+    if not all(o.accepted for o in decided):
+        raise _rejected(decided, events)
+    return ok(_ENCODER.encode(ids))
+
+
+WRITE_ROUTES: Final[list[Any]] = [*(_write_route(w) for w in WRITES), post_event_batch]

@@ -1,0 +1,134 @@
+"""The query endpoint's SQL. Rows come out of Postgres as compact JSON text (their fields
+named by `projection_sql.row_fields`, derived from the projection declarations), so an
+answer is passed through, never decoded and re-encoded row by row. Every list reads one
+index in its order and stops at its limit; paging is by keyset, never OFFSET."""
+
+from __future__ import annotations
+
+from typing import Final, get_args
+
+from ...domain.events import EndStatus, SessionStatus
+from ...domain.projections import (
+    ASSETS,
+    CAMERAS,
+    DIRECTOR_EVENTS,
+    MUSIC_MOMENTS,
+    SESSIONS,
+    STILL_CANDIDATES,
+    Projection,
+)
+from .projection_sql import row_fields
+
+# ids are ASCII: order them by code point, as clients' own sorts do, whatever the collation
+_C: Final = 'COLLATE "C"'
+_ROW: Final = "row_to_json(r)::text"
+
+
+def _from(projection: Projection) -> str:
+    return f"{projection.table} t {row_fields(projection)}"
+
+
+def _array(order: str) -> str:
+    """The rows of a query as one JSON array (compact, in `order`)."""
+    return f"coalesce('[' || string_agg({_ROW}, ',' ORDER BY {order}) || ']', '[]')"
+
+
+SESSION_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM production.sessions WHERE id = $1)"
+SESSION: Final = f"SELECT {_ROW} FROM {_from(SESSIONS)} WHERE t.id = $1"
+
+ACTIVE_STATUSES: Final = tuple(s for s in get_args(SessionStatus) if s not in get_args(EndStatus))
+# one index range per open status (status, started_at), newest first; ties: the later start
+ACTIVE: Final = (
+    "SELECT j FROM ("
+    + " UNION ALL ".join(
+        f"(SELECT {_ROW} AS j, t.started_at, t.position FROM {_from(SESSIONS)}"
+        f" WHERE t.status = '{status}' ORDER BY t.started_at DESC, t.position DESC LIMIT 1)"
+        for status in ACTIVE_STATUSES
+    )
+    + ") x ORDER BY started_at DESC, position DESC LIMIT 1"
+)
+_OPEN: Final = ", ".join(f"'{s}'" for s in ACTIVE_STATUSES)
+ACTIVE_OF_TYPE: Final = (
+    f"SELECT {_ROW} FROM {_from(SESSIONS)}"
+    f" WHERE t.session_type = $1 AND t.status IN ({_OPEN})"
+    " ORDER BY t.started_at DESC, t.position DESC LIMIT 1"
+)
+
+
+def _join(order: str) -> str:
+    """Subquery rows `x.j` (JSON text) as one JSON array, in `order`."""
+    return f"coalesce('[' || string_agg(x.j, ',' ORDER BY {order}) || ']', '[]')"
+
+
+def _latest_in_window(projection: Projection) -> str:
+    """The `limit` latest rows within [start, end] (both inclusive), in ascending order."""
+    return (
+        f"(SELECT {_join('x.ts, x.pos')} FROM ("
+        f"SELECT {_ROW} AS j, t.timestamp_ms AS ts, t.position AS pos FROM {_from(projection)}"
+        " WHERE t.session_id = $1 AND t.timestamp_ms BETWEEN $2 AND $3"
+        " ORDER BY t.timestamp_ms DESC, t.position DESC LIMIT $4) x)"
+    )
+
+
+TIMELINE: Final = f"""
+SELECT '{{"session":' || s.j
+    || ',"cameras":' || (SELECT {_array(f"t.camera_id {_C}")} FROM {_from(CAMERAS)}
+                          WHERE t.session_id = $1)
+    || ',"directorEvents":' || {_latest_in_window(DIRECTOR_EVENTS)}
+    || ',"stillCandidates":' || {_latest_in_window(STILL_CANDIDATES)}
+    || ',"musicMoments":' || {_latest_in_window(MUSIC_MOMENTS)}
+    || ',"assets":' || (SELECT {_join("x.at, x.pos")}
+                          FROM (SELECT {_ROW} AS j, t.created_at AS at, t.position AS pos
+                                  FROM {_from(ASSETS)} WHERE t.session_id = $1
+                                 ORDER BY t.created_at DESC, t.position DESC LIMIT $4) x)
+    || '}}'
+  FROM (SELECT {_ROW} AS j FROM {_from(SESSIONS)} WHERE t.id = $1) s
+"""
+
+CAMERAS_OF: Final = (
+    f"SELECT {_ROW} FROM {_from(CAMERAS)} WHERE t.session_id = $1 ORDER BY t.camera_id {_C}"
+)
+CAMERA: Final = f"SELECT {_ROW} FROM {_from(CAMERAS)} WHERE t.id = $1"
+STILL: Final = f"SELECT {_ROW} FROM {_from(STILL_CANDIDATES)} WHERE t.id = $1"
+
+
+def events_page(*, event_type: bool, camera: bool) -> str:
+    """Director events after the keyset ($2, $3) = (timestampMs, position), $4 of them,
+    optionally of one eventType ($5) and camera ($6 or $5): each variant its own statement,
+    so each gets the plan of its own index."""
+    filters, n = [], 5
+    if event_type:
+        filters.append(f" AND t.event_type = ${n}")
+        n += 1
+    if camera:
+        filters.append(f" AND t.camera_id = ${n}")
+    return (
+        f"SELECT t.timestamp_ms, t.position, {_ROW} FROM {_from(DIRECTOR_EVENTS)}"
+        " WHERE t.session_id = $1 AND (t.timestamp_ms, t.position) > ($2::bigint, $3::bigint)"
+        + "".join(filters)
+        + " ORDER BY t.timestamp_ms, t.position LIMIT $4"
+    )
+
+
+def stills(*, camera: bool, favorites: bool) -> str:
+    filters = (" AND t.camera_id = $3" if camera else "") + (
+        " AND t.is_favorite" if favorites else ""
+    )
+    return (
+        f"SELECT {_ROW} FROM {_from(STILL_CANDIDATES)} WHERE t.session_id = $1"
+        f"{filters} ORDER BY t.score DESC, t.timestamp_ms, t.position LIMIT $2"
+    )
+
+
+MUSIC: Final = (
+    f"SELECT {_ROW} FROM {_from(MUSIC_MOMENTS)} WHERE t.session_id = $1"
+    " ORDER BY t.timestamp_ms, t.position LIMIT $2"
+)
+
+
+def assets(*, asset_type: bool) -> str:
+    return (
+        f"SELECT {_ROW} FROM {_from(ASSETS)} WHERE t.session_id = $1"
+        + (" AND t.asset_type = $2" if asset_type else "")
+        + " ORDER BY t.created_at, t.position"
+    )

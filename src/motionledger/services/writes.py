@@ -1,0 +1,111 @@
+"""Writes over HTTP: build the event, check it as the judge will, publish it on the stream
+like any producer, and wait (event-driven, see `services.waiters`) for the verdict."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.js.api import PubAck
+
+from .. import logs
+from ..domain.decoding import Decoded, decode_event
+from ..domain.events import Event, subject_for
+from ..domain.projections import FED_BY
+from ..domain.reasons import Reason
+from ..settings import Settings
+from .waiters import Outcome, Waiters
+
+log = logs.get(__name__)
+PUBLISH_TIMEOUT_S: Final = 5.0
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+class Refused(Exception):
+    """The event would be rejected for what it is: nothing was published."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class Unavailable(Exception):
+    """The broker or the database cannot take the write now."""
+
+
+class WriteService:
+    def __init__(self, settings: Settings, client: Client, waiters: Waiters) -> None:
+        self._settings = settings
+        self._client = client
+        self._js = client.jetstream()
+        self._waiters = waiters
+        self._budget_s = settings.write_wait_ms / 1000
+
+    def body_of(self, event: Event) -> bytes:
+        """The event's canonical body, or Refused for what the judge would refuse it for."""
+        encoded = _ENCODER.encode(event)
+        decoded = decode_event(encoded, self._settings.max_event_bytes)
+        if isinstance(decoded, Decoded):
+            return decoded.body
+        code = "too_large" if decoded.reason is Reason.TOO_LARGE else decoded.reason.value
+        raise Refused(code, decoded.detail)
+
+    def unavailable(self) -> str | None:
+        if not self._client.is_connected:
+            return "the broker is not connected"
+        if not self._waiters.ready:
+            return "the database is not reachable"
+        return None
+
+    async def submit(self, events: Sequence[Event]) -> list[Outcome | None]:
+        """Publish in order, then wait for every verdict; None where the budget ran out."""
+        bodies = [self.body_of(event) for event in events]  # all checked before any is sent
+        problem = self.unavailable()
+        if problem is not None:
+            raise Unavailable(problem)
+        try:
+            acks = await self._publish_in_order(events, bodies)
+        except (NatsError, TimeoutError, OSError) as error:
+            log.warning("write_publish_failed", error=str(error) or repr(error))
+            raise Unavailable(f"the broker did not take the event: {error!r}") from error
+        futures = [
+            self._waiters.watch(event.event_id, ack.seq, FED_BY[type(event)].name)
+            for event, ack in zip(events, acks, strict=True)
+        ]
+        return await self._waiters.wait_all(futures, self._budget_s)
+
+    async def _publish_in_order(self, events: Sequence[Event], bodies: list[bytes]) -> list[PubAck]:
+        publishes = [self._publish(e, b) for e, b in zip(events, bodies, strict=True)]
+        try:
+            # The first alone: nats-py sets up its reply subscription on a client's first
+            # request, and may yield doing so. After that, publishes issued together are
+            # written to the socket in the order issued: the stream keeps the batch's order.
+            acks = [await publishes[0]] if publishes else []
+        except BaseException:
+            for unsent in publishes[1:]:
+                unsent.close()
+            raise
+        return acks + list(await asyncio.gather(*publishes[1:]))
+
+    def _publish(self, event: Event, body: bytes) -> Coroutine[Any, Any, PubAck]:
+        return self._js.publish(
+            subject_for(self._settings.subject_root, event),
+            body,
+            timeout=PUBLISH_TIMEOUT_S,
+            stream=self._settings.stream,
+            headers={"Nats-Msg-Id": event.event_id},
+        )
+
+
+async def still_session(pool: asyncpg.Pool, still_id: str) -> str | None:
+    """The session a still belongs to, from the log (the read table may not show it yet)."""
+    value = await pool.fetchval(
+        "SELECT session_id FROM ledger.events WHERE type = 'still.created' AND entity_id = $1",
+        still_id,
+    )
+    return str(value) if value is not None else None
