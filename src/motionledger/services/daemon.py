@@ -179,14 +179,14 @@ async def serve(
         res.pool = await retry("database", lambda: create_pool(dsn, max_size=8), stop)
         if res.pool is None:
             return 0
-        stack.push_async_callback(res.pool.close)
+        stack.push_async_callback(_close_quietly, "database", res.pool.close)
         pool = res.pool
         if await retry("migrations", lambda: migrate_with(pool), stop) is None:
             return 0
         res.client = await retry("broker", lambda: broker.connect(settings), stop)
         if res.client is None:
             return 0
-        stack.push_async_callback(res.client.close)
+        stack.push_async_callback(_close_quietly, "broker", res.client.close)
         production = attach_production(res)
         res.ingestor = Ingestor(settings, pool, res.client, on_commit=production.on_commit)
         if embedded:
@@ -198,6 +198,14 @@ async def serve(
         await _run_until_stopped(res, stop)
     log.info("serve_stopped")
     return 0
+
+
+async def _close_quietly(what: str, close: Callable[[], Awaitable[None]]) -> None:
+    """Shutting down must not fail because a server is already gone."""
+    try:
+        await asyncio.wait_for(close(), 10)
+    except Exception as error:
+        log.warning("close_failed", what=what, error=str(error) or type(error).__name__)
 
 
 async def migrate_with(pool: asyncpg.Pool) -> list[str]:

@@ -151,8 +151,8 @@ class Projector:
         for lane, published in zip(step.lanes, step.published, strict=True):
             by_lane.setdefault(lane, []).append(published)
         for lane, stamps in by_lane.items():
-            histogram = metrics.PUBLISH_TO_VISIBLE.labels(lane)
-            for stamp in stamps:
-                histogram.observe(max(0.0, now - stamp))
+            metrics.observe_many(
+                metrics.PUBLISH_TO_VISIBLE.labels(lane), [max(0.0, now - stamp) for stamp in stamps]
+            )
         if step.events:
             log.debug("projected", position=step.position, head=step.head, events=step.events)

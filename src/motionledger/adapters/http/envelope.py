@@ -31,14 +31,14 @@ class ErrorBody(msgspec.Struct, frozen=True):
     message: str
 
 
-class Ok(msgspec.Struct, Generic[T], frozen=True):
-    result: T
+class Ok(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
     ok: bool = True
+    result: T
 
 
-class Failure(msgspec.Struct, frozen=True):
-    error: ErrorBody
+class Failure(msgspec.Struct, frozen=True, kw_only=True):
     ok: bool = False
+    error: ErrorBody
 
 
 class ApiError(Exception):
@@ -50,7 +50,7 @@ class ApiError(Exception):
 
 
 def failure(status: int, code: str, message: str) -> Response[Failure]:
-    return Response(Failure(ErrorBody(code, message)), status_code=status)
+    return Response(Failure(error=ErrorBody(code, message)), status_code=status)
 
 
 _CODES = {

@@ -12,15 +12,15 @@ from ...services.health import Health, Readiness
 from .envelope import ErrorBody, Ok
 
 
-class NotReady(msgspec.Struct, frozen=True):
+class NotReady(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool = False
     error: ErrorBody
     result: Readiness
-    ok: bool = False
 
 
 @get("/healthz", include_in_schema=False)
 async def healthz() -> Ok[str]:
-    return Ok("alive")
+    return Ok(result="alive")
 
 
 @get("/readyz", include_in_schema=False)
@@ -28,10 +28,10 @@ async def readyz(state: State) -> Response[Ok[Readiness] | NotReady]:
     health: Health = state.health
     report = await health.readiness()
     if report.ready:
-        return Response(Ok(report))
+        return Response(Ok(result=report))
     failing = [f"{name}: {check.detail}" for name, check in report.checks.items() if not check.ok]
     message = "; ".join(failing) or "starting"
-    return Response(NotReady(ErrorBody("not_ready", message), report), status_code=503)
+    return Response(NotReady(error=ErrorBody("not_ready", message), result=report), status_code=503)
 
 
 @get("/metrics", include_in_schema=False, media_type=CONTENT_TYPE_LATEST)
