@@ -81,53 +81,61 @@ def _docker_container(kind: str) -> tuple[str, Callable[[], None]] | None:
 
 
 @contextlib.contextmanager
-def postgres_url() -> Iterator[str]:
+def _resolve(
+    env: str,
+    local: str,
+    local_answers: Callable[[], bool],
+    container: str,
+    embedded: Callable[[Path], tuple[str, Callable[[], None]]],
+) -> Iterator[str]:
+    """The first that works: the environment, the local service, a container, embedded."""
+    from_env = os.environ.get(env)
+    if from_env:
+        yield from_env
+        return
+    if local_answers():
+        yield local
+        return
+    started = _docker_container(container)
+    if started is None:
+        tmp = tempfile.TemporaryDirectory(prefix=f"mlt-{container}-")
+        url, stop_server = embedded(Path(tmp.name))
+        started = url, lambda: (stop_server(), tmp.cleanup())
+    url, stop = started
+    try:
+        yield url
+    finally:
+        stop()
+
+
+def _embedded_postgres(directory: Path) -> tuple[str, Callable[[], None]]:
+    server = PostgresProcess(directory, database="postgres")
+    server.start()
+    return server.dsn("postgres"), server.stop
+
+
+def _embedded_nats(directory: Path) -> tuple[str, Callable[[], None]]:
+    server = NatsProcess(directory)
+    server.start()
+    return server.url, server.stop
+
+
+def postgres_url() -> contextlib.AbstractContextManager[str]:
     """An admin DSN (a database we may CREATE DATABASE from)."""
-    from_env = os.environ.get("MOTIONLEDGER_TEST_DATABASE_URL")
-    if from_env:
-        yield from_env
-        return
-    if _listening("127.0.0.1", 5432) and _postgres_answers(LOCAL_POSTGRES):
-        yield LOCAL_POSTGRES
-        return
-    container = _docker_container("postgres")
-    if container is not None:
-        url, stop = container
-        try:
-            yield url
-        finally:
-            stop()
-        return
-    with tempfile.TemporaryDirectory(prefix="mlt-pg-") as tmp:
-        server = PostgresProcess(Path(tmp), database="postgres")
-        server.start()
-        try:
-            yield server.dsn("postgres")
-        finally:
-            server.stop()
+    return _resolve(
+        "MOTIONLEDGER_TEST_DATABASE_URL",
+        LOCAL_POSTGRES,
+        lambda: _listening("127.0.0.1", 5432) and _postgres_answers(LOCAL_POSTGRES),
+        "postgres",
+        _embedded_postgres,
+    )
 
 
-@contextlib.contextmanager
-def nats_url() -> Iterator[str]:
-    from_env = os.environ.get("MOTIONLEDGER_TEST_NATS_URL")
-    if from_env:
-        yield from_env
-        return
-    if _listening("127.0.0.1", 4222) and _nats_has_jetstream(LOCAL_NATS):
-        yield LOCAL_NATS
-        return
-    container = _docker_container("nats")
-    if container is not None:
-        url, stop = container
-        try:
-            yield url
-        finally:
-            stop()
-        return
-    with tempfile.TemporaryDirectory(prefix="mlt-nats-") as tmp:
-        server = NatsProcess(Path(tmp))
-        server.start()
-        try:
-            yield server.url
-        finally:
-            server.stop()
+def nats_url() -> contextlib.AbstractContextManager[str]:
+    return _resolve(
+        "MOTIONLEDGER_TEST_NATS_URL",
+        LOCAL_NATS,
+        lambda: _listening("127.0.0.1", 4222) and _nats_has_jetstream(LOCAL_NATS),
+        "nats",
+        _embedded_nats,
+    )

@@ -32,7 +32,7 @@ from .. import logs, metrics
 from ..adapters.nats import broker
 from ..adapters.nats.puller import PullBroken, Puller, RawMessage, consumer_name
 from ..adapters.postgres import ledger
-from ..adapters.postgres.database import connect
+from ..adapters.postgres.database import connect, take_lease
 from ..domain.reasons import Reason, Rejection
 from ..settings import Settings
 from .judging import Batcher, Judged
@@ -142,17 +142,7 @@ class Ingestor:
         if await conn.fetchval("SELECT pg_try_advisory_lock($1)", ledger.WRITER_LEASE):
             return True
         log.info("ingest_standby", reason="another process holds the writer lease")
-        lock = asyncio.ensure_future(
-            conn.fetchval("SELECT pg_advisory_lock($1)", ledger.WRITER_LEASE)
-        )
-        stopping = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({lock, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if lock in done:
-            stopping.cancel()
-            lock.result()
-            return True
-        lock.cancel()
-        return False
+        return await take_lease(conn, ledger.WRITER_LEASE, stop)
 
     async def _ingest(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
         while not stop.is_set():

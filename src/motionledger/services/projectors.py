@@ -31,8 +31,8 @@ import asyncpg
 
 from .. import logs, metrics
 from ..adapters.postgres import ledger
-from ..adapters.postgres.database import connect
-from ..adapters.postgres.projections import PROJECTOR_LEASE, Applier, Step, take_lease
+from ..adapters.postgres.database import connect, take_lease
+from ..adapters.postgres.projections import PROJECTOR_LEASE, Applier, Step
 from ..domain.projections import PROJECTIONS, Projection
 from .ingest import DB_DOWN, Backoff
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from dataclasses import dataclass
@@ -136,3 +137,22 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     if applied_now:
         log.info("migrations_applied", migrations=applied_now)
     return applied_now
+
+
+async def take_lease(conn: asyncpg.Connection, key: int, stop: asyncio.Event) -> bool:
+    """Block until this session holds advisory lock `key` (True), or `stop` is set (False).
+
+    A session lock dies with its connection, so the connection holding it must be the one
+    that writes: if it drops, both the lease and the writes are gone together.
+    """
+    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+        return True
+    lock = asyncio.ensure_future(conn.fetchval("SELECT pg_advisory_lock($1)", key))
+    stopping = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({lock, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if lock in done:
+        stopping.cancel()
+        lock.result()
+        return True
+    lock.cancel()
+    return False

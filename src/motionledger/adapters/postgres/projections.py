@@ -3,7 +3,6 @@ lease, and the shadow tables a rebuild builds and swaps in."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -73,25 +72,6 @@ class Applier:
             row["published"] or [],
             row["next_recorded_at"],
         )
-
-
-async def take_lease(conn: asyncpg.Connection, key: int, stop: asyncio.Event) -> bool:
-    """Block until this session holds advisory lock `key` (True), or `stop` is set (False).
-
-    A session lock dies with its connection, so the connection holding it must be the one
-    that writes: if it drops, both the lease and the writes are gone together.
-    """
-    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
-        return True
-    lock = asyncio.ensure_future(conn.fetchval("SELECT pg_advisory_lock($1)", key))
-    stopping = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({lock, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    if lock in done:
-        stopping.cancel()
-        lock.result()
-        return True
-    lock.cancel()
-    return False
 
 
 async def lag(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
