@@ -1,0 +1,241 @@
+"""The verdicts against issue 5's targets, and the results as a table, JSON, Markdown, PNG."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass
+class Check:
+    figure: str
+    value: str
+    target: str
+    ok: bool | None  # None: reported, no target
+
+    @property
+    def mark(self) -> str:
+        return {True: "✓", False: "✗", None: "·"}[self.ok]
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def _spread(p: dict[str, float]) -> str:
+    return f"p50 {p['p50']:.2f} / p95 {p['p95']:.2f} / p99 {p['p99']:.2f} / max {p['max']:.1f}"
+
+
+def _ratio(value: float) -> str:
+    """Enough digits that a ratio printed next to its target never hides which side of
+    it it is on (0.698 is not 0.70, 9.996 is not 10)."""
+    return f"{value:.3f}×" if value < 10 else f"{value:.2f}×"
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f} ev/s"
+
+
+def checks(r: dict[str, Any]) -> list[Check]:
+    out: list[Check] = []
+    d = r.get("drain")
+    if d:
+        out.append(Check("(a) plain nats-py fetch(1000)+AckAll", _rate(d["plain_rate"]), "", None))
+        out.append(Check("(b) one INSERT per event", _rate(d["naive_rate"]), "", None))
+        out.append(Check("(c) plain COPY of the same rows", _rate(d["copy_rate"]), "", None))
+        out.append(Check("(d) motionledger drain", _rate(d["ledger_rate"]), "", None))
+        a, b = d["ledger_rate"] / d["plain_rate"], d["ledger_rate"] / d["naive_rate"]
+        out.append(Check("drain ÷ (a)", _ratio(a), "≥ 0.8× (aim > 1×)", a >= 0.8))
+        out.append(Check("drain ÷ (b)", _ratio(b), "≥ 10×", b >= 10))
+        cpu = d.get("ledger_cpu_s_per_1000")
+        if cpu is not None:
+            out.append(Check("drain CPU s / 1000 ev", f"{cpu:.3f}", "", None))
+    for level in r.get("load", []):
+        name = level["label"]
+        c, v = level["commit_ms"], level["visible_ms"]
+        got = f"offered {level['offered']:,.0f}, achieved {level['achieved']:,.0f} ev/s"
+        out.append(Check(f"load {name}: rate", got, "", None))
+        commit_ok = v_ok = cpu_ok = lag_ok = None
+        if name == "1k":
+            commit_ok, v_ok, cpu_ok = c["p99"] <= 5, v["p99"] <= 10, level["cpu_cores"] <= 0.25
+        if name == "80% max":
+            lag_ok = level["lag_ms"]["p99"] <= 50 and not level["lag_growing"]
+        target = "p99 ≤ 5 ms" if commit_ok is not None else ""
+        out.append(Check(f"load {name}: publish→commit ms", _spread(c), target, commit_ok))
+        target = "p99 ≤ 10 ms" if v_ok is not None else ""
+        out.append(Check(f"load {name}: publish→visible ms", _spread(v), target, v_ok))
+        lag = level["lag_ms"]
+        growing = "growing" if level["lag_growing"] else "flat"
+        out.append(
+            Check(
+                f"load {name}: projection lag",
+                f"p99 {lag['p99']:.2f} ms ({growing}: p90 {level['lag_first_third_p90_ms']:.1f}"
+                f" → {level['lag_last_third_p90_ms']:.1f} ms)",
+                "p99 ≤ 50 ms, not growing" if lag_ok is not None else "",
+                lag_ok,
+            )
+        )
+        out.append(
+            Check(
+                f"load {name}: daemon CPU",
+                f"{level['cpu_cores']:.3f} cores, {level['cpu_s_per_1000']:.3f} s/1000 ev, "
+                f"peak RSS {level['peak_rss_mb']:.0f} MB",
+                "≤ 0.25 core" if cpu_ok is not None else "",
+                cpu_ok,
+            )
+        )
+    rb = r.get("rebuild")
+    if rb and d:
+        ratio = rb["rate"] / d["copy_rate"]
+        out.append(Check("rebuild (all read tables)", _rate(rb["rate"]), "", None))
+        out.append(Check("rebuild ÷ (c)", _ratio(ratio), "≥ 0.7×", ratio >= 0.7))
+    if r.get("rebuild_big"):
+        big = r["rebuild_big"]
+        out.append(Check(f"rebuild at {big['events']:,} events", _rate(big["rate"]), "", None))
+    q = r.get("queries")
+    if q:
+        page = q["page"]
+        for name in ("timeline", "stills", "events_page_1", f"events_page_{page}"):
+            s = q["latency_ms"][name]
+            out.append(
+                Check(
+                    f"query {name} ({q['events']:,} ev session)",
+                    f"p50 {_ms(s['p50'])} / p99 {_ms(s['p99'])}",
+                    "p99 ≤ 5 ms",
+                    s["p99"] <= 5,
+                )
+            )
+        first, last = q["latency_ms"]["events_page_1"], q["latency_ms"][f"events_page_{page}"]
+        ratio = last["p50"] / first["p50"]
+        out.append(Check(f"page {page} ÷ page 1 (p50)", _ratio(ratio), "≤ 1.5×", ratio <= 1.5))
+    sc = r.get("scale")
+    if sc:
+        ratio = sc["big_us_per_event"] / sc["small_us_per_event"]
+        big, small = sc["big_us_per_event"], sc["small_us_per_event"]
+        out.append(
+            Check(
+                f"per-event cost, log {sc['big_log']:,} vs {sc['small_log']:,}",
+                f"{big:.1f} vs {small:.1f} µs → {_ratio(ratio)}",
+                "≤ 1.3×",
+                ratio <= 1.3,
+            )
+        )
+    return out
+
+
+def table(results: dict[str, Any]) -> Table:
+    meta = results["meta"]
+    title = f"motionledger bench — {meta['when']} — {meta['machine']}"
+    t = Table(title=title, title_justify="left")
+    t.add_column("figure")
+    t.add_column("value")
+    t.add_column("target")
+    t.add_column("", justify="center")
+    for c in checks(results):
+        style = {True: "green", False: "red", None: ""}[c.ok]
+        t.add_row(c.figure, c.value, c.target, f"[{style}]{c.mark}[/{style}]" if style else c.mark)
+    return t
+
+
+def markdown(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    lines = [
+        f"# motionledger bench, {meta['when']}",
+        "",
+        f"Machine: {meta['machine']}; load average at start "
+        f"{meta['loadavg_start']}, at end {meta.get('loadavg_end', '?')}. "
+        f"PostgreSQL {meta['postgres']} (fsync {meta['fsync']}, synchronous_commit "
+        f"{meta['synchronous_commit']}); nats-server {meta['nats_server']}; Python "
+        f"{meta['python']}; mode: {meta['mode']}; {meta['seconds']:.0f} s in all.",
+        "",
+        "| figure | value | target | |",
+        "|---|---|---|---|",
+    ]
+    for c in checks(results):
+        lines.append(f"| {c.figure} | {c.value} | {c.target} | {c.mark} |")
+    lines += ["", "How each figure is measured: see `bench/README.md`.", ""]
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import matplotlib.ticker
+    except ImportError:
+        return False
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    loads = results.get("load", [])
+    if loads:
+        x = [level["achieved"] for level in loads]
+        for key, label, marker in (
+            ("commit_ms", "publish→commit", "o"),
+            ("visible_ms", "publish→visible", "s"),
+        ):
+            for q, linestyle in (("p50", "-"), ("p99", "--")):
+                y = [max(1e-3, level[key][q]) for level in loads]
+                left.plot(x, y, marker=marker, linestyle=linestyle, label=f"{label} {q}")
+        left.set_xscale("log")
+        left.set_yscale("log")
+        left.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        left.set_xlabel("offered load (events/s, achieved)")
+        left.set_ylabel("latency (ms)")
+        left.set_title("latency against offered load")
+        left.axhline(5, color="grey", linewidth=0.8, linestyle=":")
+        left.axhline(10, color="grey", linewidth=0.8, linestyle=":")
+        left.legend(fontsize=8)
+        left.grid(True, which="both", alpha=0.3)
+    d = results.get("drain")
+    if d:
+        names = ["(a) plain\nnats-py", "(b) INSERT\nper event", "(c) COPY", "(d) ledger\ndrain"]
+        values = [d["plain_rate"], d["naive_rate"], d["copy_rate"], d["ledger_rate"]]
+        if results.get("rebuild"):
+            names.append("rebuild")
+            values.append(results["rebuild"]["rate"])
+        colours = ["#888", "#bbb", "#999", "#2a7", "#27a"][: len(values)]
+        bars = right.bar(names, values, color=colours)
+        for bar, value in zip(bars, values, strict=True):
+            right.annotate(
+                f"{value:,.0f}",
+                (bar.get_x() + bar.get_width() / 2, value),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+        right.set_ylabel("events/s")
+        right.set_title("throughput, same backlog, same run")
+    fig.suptitle(f"motionledger bench {results['meta']['when']} ({results['meta']['machine']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write(results: dict[str, Any], out_dir: Path, stamp: str) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results["checks"] = [c.__dict__ for c in checks(results)]
+    paths = [out_dir / f"{stamp}.json", out_dir / f"{stamp}.md"]
+    paths[0].write_text(json.dumps(results, indent=2, default=_jsonable) + "\n")
+    paths[1].write_text(markdown(results))
+    png = out_dir / f"{stamp}.png"
+    if plot(results, png):
+        paths.append(png)
+    return paths
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value)
+
+
+def show(results: dict[str, Any], console: Console) -> None:
+    console.print(table(results))

@@ -1,0 +1,398 @@
+"""`make bench` / `python -m bench`: the ledger against what a user could pick instead, in one
+run on one machine, with ratios checked against issue 5's targets.
+
+Phases (each on its own fresh databases and streams, all removed at the end):
+ 1. backlog   — a mixed shoot (every event kind, many sessions) published to a stream;
+ 2. drain     — (a) plain nats-py consumer and (d) the ledger, alternated `reps` times on
+                that backlog; (b) one INSERT per event on its first part; (c) COPY of the
+                rows the ledger wrote; medians are compared;
+ 3. rebuild   — `motionledger rebuild` of every read table from that log, vs (c);
+ 4. load      — steady offered load at 1k, 5k and 80 % of (d) events/s: latencies,
+                projection lag, daemon CPU and peak RSS;
+ 5. queries   — a log of one session with 1 M events (10 M with --big), written with COPY
+                and a valid hash chain, rebuilt, then queried over HTTP;
+ 6. scale     — the same batch drained on top of a 10 k log and of that big log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from motionledger import logs
+from motionledger.adapters.nats.broker import ensure_stream
+from motionledger.producer import Producer
+from motionledger.settings import Settings
+
+from . import baselines, report, workload
+from .drain import Drain, drain, wait_projected
+from .infra import Daemon, Infra
+from .load import offered_load
+from .queries import query_latencies, rebuild
+
+
+@dataclass(frozen=True)
+class Sizes:
+    backlog: int = 60_000
+    reps: int = 5
+    naive: int = 12_000
+    load_seconds: float = 30.0
+    load_cap: int = 400_000  # events pre-generated for one load level at most
+    query_log: int = 1_000_000
+    query_n: int = 300
+    page: int = 1000
+    scale_small: int = 10_000
+    scale_batch: int = 20_000
+    scale_reps: int = 3
+
+
+QUICK = Sizes(
+    backlog=3_000,
+    reps=1,
+    naive=300,
+    load_seconds=2.0,
+    load_cap=20_000,
+    query_log=12_000,
+    query_n=30,
+    page=20,
+    scale_small=1_000,
+    scale_batch=2_000,
+    scale_reps=1,
+)
+
+
+class Bench:
+    def __init__(self, infra: Infra, sizes: Sizes, progress: Progress, seed: int) -> None:
+        self.infra, self.sizes, self.progress, self.seed = infra, sizes, progress, seed
+        self.results: dict[str, Any] = {}
+        self._task = progress.add_task("starting", total=6)
+        self.current, self._since = "starting", time.monotonic()
+
+    def phase(self, name: str) -> None:
+        now = time.monotonic()
+        self.results.setdefault("phase_seconds", {})[self.current] = round(now - self._since, 1)
+        self.current, self._since = name, now
+        self.progress.update(self._task, description=name)
+
+    def step(self) -> None:
+        self.progress.advance(self._task)
+
+    async def stream(self) -> tuple[str, str]:
+        stream, root = self.infra.new_stream()
+        settings = Settings(stream=stream, subject_root=root, stream_max_age="1h")
+        client = await nats.connect(self.infra.nats_url)
+        try:
+            await ensure_stream(client.jetstream(), settings)
+        finally:
+            await client.close()
+        return stream, root
+
+    async def publish(self, stream: str, root: str, events: list[Any]) -> tuple[float, int]:
+        """Publish a backlog; (events/s, last stream sequence)."""
+        prepared = workload.prepare_all(events, root)
+        client = await nats.connect(self.infra.nats_url)
+        try:
+            async with Producer(client, subject_root=root, fence=False) as producer:
+                rate = await workload.publish_all(producer, prepared)
+            info = await client.jetstream().stream_info(stream)
+            return rate, int(info.state.last_seq)
+        finally:
+            await client.close()
+
+    # -- 1-3: backlog, drains, rebuild ----------------------------------------------------
+    async def drains(self) -> Daemon:
+        s = self.sizes
+        self.phase(f"backlog: publishing {s.backlog:,} mixed events")
+        stream, root = await self.stream()
+        events = workload.mixed_events(s.backlog, seed=self.seed)
+        publish_rate, last_seq = await self.publish(stream, root, events)
+        self.step()
+        count = len(events)
+        plain: list[dict[str, Any]] = []
+        ledger: list[Drain] = []
+        daemon: Daemon | None = None
+        for rep in range(s.reps):
+            self.phase(f"drain {rep + 1}/{s.reps}: (a) plain nats-py consumer")
+            plain.append(
+                await baselines.run_child(
+                    "plain",
+                    "--nats",
+                    self.infra.nats_url,
+                    "--stream",
+                    stream,
+                    "--count",
+                    str(count),
+                )
+            )
+            self.phase(f"drain {rep + 1}/{s.reps}: (d) motionledger serve")
+            if daemon is not None:
+                daemon.stop()
+            database = await self.infra.database()
+            result, daemon = await drain(
+                self.infra, database, stream, root, events=count, last_seq=last_seq
+            )
+            ledger.append(result)
+        assert daemon is not None
+        self.phase(f"drain: (b) one INSERT per event ({min(s.naive, count):,} events)")
+        naive = await baselines.run_child(
+            "naive",
+            "--nats",
+            self.infra.nats_url,
+            "--stream",
+            stream,
+            "--count",
+            str(min(s.naive, count)),
+            "--database",
+            await self.infra.database(),
+        )
+        self.phase("drain: (c) COPY of the same rows")
+        rows = await workload.log_rows(daemon.database_url)
+        copy = await baselines.copy_rate(rows, await self.infra.database())
+        del rows
+        plain_rates = [p["events"] / p["seconds"] for p in plain]
+        self.results["drain"] = {
+            "events": count,
+            "backlog_publish_rate": publish_rate,
+            "plain_runs": plain_rates,
+            "ledger_runs": [d.rate for d in ledger],
+            "plain_rate": statistics.median(plain_rates),
+            "ledger_rate": statistics.median(d.rate for d in ledger),
+            "ledger_cpu_s_per_1000": statistics.median(
+                d.cpu_seconds / count * 1000 for d in ledger
+            ),
+            "naive_rate": naive["events"] / naive["seconds"],
+            "naive_events": naive["events"],
+            "copy_rate": copy["events"] / copy["seconds"],
+        }
+        self.step()
+        return daemon
+
+    async def rebuild(self, daemon: Daemon) -> None:
+        count = self.results["drain"]["events"]
+        self.phase(f"rebuild: every read table from a {count:,}-event log")
+        await wait_projected(daemon.database_url)
+        rb = await rebuild(daemon.database_url, count)
+        self.results["rebuild"] = {**rb, "rate": count / rb["seconds"]}
+        self.step()
+
+    # -- 4: steady load ---------------------------------------------------------------------
+    async def load(self, daemon: Daemon) -> None:
+        s = self.sizes
+        maximum = self.results["drain"]["ledger_rate"]
+        levels = [("1k", 1000.0), ("5k", 5000.0), ("80% max", 0.8 * maximum)]
+        client = await nats.connect(self.infra.nats_url)
+        out = []
+        try:
+            for n, (label, rate) in enumerate(levels):
+                seconds = min(s.load_seconds, s.load_cap / rate)
+                self.phase(f"load {label}: preparing {int(rate * seconds):,} events")
+                events = workload.mixed_events(int(rate * seconds) + 1, seed=self.seed + 100 + n)
+                prepared = workload.prepare_all(events, daemon.root)
+                del events
+                await wait_projected(daemon.database_url)
+                self.phase(f"load {label}: {rate:,.0f} ev/s for {seconds:.0f} s")
+                async with Producer(client, subject_root=daemon.root, fence=False) as producer:
+                    result = await offered_load(
+                        daemon, producer, prepared, rate=rate, seconds=seconds
+                    )
+                out.append({"label": label, **result.as_dict()})
+                del prepared
+        finally:
+            await client.close()
+        self.results["load"] = out
+        self.step()
+
+    # -- 5-6: a big log: queries, rebuild, per-event cost ---------------------------------
+    async def big_log(self) -> None:
+        s = self.sizes
+        self.phase(f"queries: writing a {s.query_log:,}-event session with COPY")
+        big_db = await self.infra.database()
+        session_events = workload.one_session(s.query_log, seed=self.seed + 7)
+        first = next(session_events)
+        session = first.session_id
+        await workload.bulk_load(big_db, _chain([first], session_events))
+        self.phase(f"queries: rebuilding read tables of {s.query_log:,} events")
+        rb = await rebuild(big_db, s.query_log)
+        self.results["rebuild_big"] = {**rb, "rate": s.query_log / rb["seconds"]}
+        stream, root = await self.stream()
+        daemon = await Daemon(self.infra, big_db, stream, root).start(hold=False)
+        await wait_projected(big_db)
+        self.phase("queries: HTTP latency")
+        latencies = await query_latencies(daemon, session, n=s.query_n, page=s.page)
+        self.results["queries"] = {
+            "events": s.query_log,
+            "session": session,
+            "page": s.page,
+            "latency_ms": latencies,
+        }
+        daemon.stop()
+        self.step()
+        small_runs: list[float] = []
+        big_runs: list[float] = []
+        for rep in range(s.scale_reps):
+            self.phase(f"scale {rep + 1}/{s.scale_reps}: batch on a {s.scale_small:,} log")
+            small_db = await self.infra.database()
+            await workload.bulk_load(small_db, workload.one_session(s.scale_small, seed=rep))
+            await rebuild(small_db, s.scale_small)
+            small_runs.append(await self.drain_on(small_db, rep))
+            await self.infra.drop_database(small_db)
+            self.phase(f"scale {rep + 1}/{s.scale_reps}: batch on a {s.query_log:,} log")
+            big_runs.append(await self.drain_on(big_db, rep))
+        self.results["scale"] = {
+            "small_log": s.scale_small,
+            "big_log": s.query_log,
+            "batch": s.scale_batch,
+            "small_us_per_event": statistics.median(small_runs),
+            "big_us_per_event": statistics.median(big_runs),
+            "small_runs": small_runs,
+            "big_runs": big_runs,
+        }
+        self.step()
+
+    async def drain_on(self, database: str, rep: int) -> float:
+        """µs per event to drain the scale batch on top of the database's log."""
+        stream, root = await self.stream()
+        events = workload.mixed_events(self.sizes.scale_batch, seed=self.seed + 1000 + rep)
+        _, last_seq = await self.publish(stream, root, events)
+        result, daemon = await drain(
+            self.infra,
+            database,
+            stream,
+            root,
+            events=len(events),
+            last_seq=last_seq,
+        )
+        daemon.stop()
+        return result.seconds / len(events) * 1e6
+
+
+def _chain(first: list[Any], rest: Any) -> Any:
+    yield from first
+    yield from rest
+
+
+async def machine(infra: Infra, mode: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(infra.pg_admin_url)
+    try:
+        version = await conn.fetchval("SHOW server_version")
+        fsync = await conn.fetchval("SHOW fsync")
+        sync = await conn.fetchval("SHOW synchronous_commit")
+    finally:
+        await conn.close()
+    client = await nats.connect(infra.nats_url)
+    server = client._server_info.get("version", "?")
+    await client.close()
+    model = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "cores": os.cpu_count(),
+        "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "postgres": version,
+        "fsync": fsync,
+        "synchronous_commit": sync,
+        "nats_server": server,
+        "python": platform.python_version(),
+        "mode": mode,
+    }
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    sizes = QUICK if args.quick else Sizes()
+    if args.big:
+        sizes = Sizes(**{**sizes.__dict__, "query_log": 10_000_000})
+    mode = "quick" if args.quick else ("big" if args.big else "default")
+    logs.configure("console", level=logging.WARNING)  # the table is the output
+    console = Console(stderr=True)
+    started = time.monotonic()
+    columns = (
+        TextColumn("[bold]bench[/bold]"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+    )
+    failed: BaseException | None = None
+    async with Infra.start(args.database_url, args.nats_url) as infra:
+        meta = await machine(infra, mode)
+        with Progress(*columns, console=console, refresh_per_second=2) as progress:
+            bench = Bench(infra, sizes, progress, seed=args.seed)
+            try:
+                daemon = await bench.drains()
+                if "rebuild" in args.parts:
+                    await bench.rebuild(daemon)
+                if "load" in args.parts:
+                    await bench.load(daemon)
+                daemon.stop()
+                if "big" in args.parts:
+                    await bench.big_log()
+            except (Exception, asyncio.CancelledError) as error:
+                # report what was measured before the failure, then fail
+                failed = error
+                bench.results["error"] = f"{bench.current}: {error!r}"
+                console.print_exception()
+            bench.phase("done")
+        results = {"meta": meta, "sizes": sizes.__dict__, **bench.results}
+    results["scratch"] = infra.created  # all dropped or deleted by now
+    meta["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    meta["seconds"] = time.monotonic() - started
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    paths = report.write(results, args.out, stamp)
+    out = Console()
+    report.show(results, out if out.is_terminal else Console(width=150))
+    console.print("results: " + ", ".join(str(p) for p in paths))
+    if failed is not None:
+        console.print(f"[red]bench failed in {results['error']}[/red]")
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="every part, briefly (~1 min)")
+    parser.add_argument("--big", action="store_true", help="a 10 M-event log instead of 1 M")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results dir")
+    parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    parser.add_argument(
+        "--database-url",
+        help="admin DSN of the PostgreSQL to create scratch databases on (default: "
+        "$MOTIONLEDGER_BENCH_DATABASE_URL, local 5432, else a private embedded one)",
+    )
+    parser.add_argument("--nats-url", help="use this broker instead of a private nats-server")
+    parser.add_argument(
+        "--parts",
+        type=lambda text: set(text.split(",")),
+        default={"rebuild", "load", "big"},
+        help="after the drains, which parts to run (default: rebuild,load,big)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(main_async(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
