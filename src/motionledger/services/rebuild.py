@@ -18,8 +18,9 @@ log (times are its recorded times), so two rebuilds give byte-identical tables.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -47,6 +48,13 @@ from ..domain.projections import Projection, select
 log = logs.get(__name__)
 
 CHUNK: Final = 50_000  # log positions per bulk transaction
+# connections that load and index the shadows side by side: Python only waits here, so
+# the database may use every core for a rebuild
+WORKERS: Final = 2
+_SESSION: Final = (
+    "SET synchronous_commit = off; SET work_mem = '64MB'; SET maintenance_work_mem = '256MB'"
+)
+Job = Callable[[asyncpg.Connection], Awaitable[None]]
 CLOSE_ENOUGH: Final = 5_000  # positions the shadows may trail before the swap's own catch-up
 SWAP_LOCK_TIMEOUT: Final = "2s"  # queued readers wait at most this long behind the swap
 SWAP_ATTEMPTS: Final = 10
@@ -59,14 +67,14 @@ class RebuildBusy(RuntimeError):
 class Reporter(Protocol):
     def phase(self, description: str, total: int | None, completed: int = 0) -> None: ...
 
-    def advance(self, positions: int) -> None: ...
+    def advance(self, positions: float) -> None: ...
 
 
 class _Silent:
     def phase(self, description: str, total: int | None, completed: int = 0) -> None:
         pass
 
-    def advance(self, positions: int) -> None:
+    def advance(self, positions: float) -> None:
         pass
 
 
@@ -97,12 +105,9 @@ async def rebuild(
             raise RebuildBusy("another rebuild is running against this database")
         # A crash before the swap leaves only shadows, dropped by the next rebuild: the bulk
         # load need not wait for each commit to be flushed.
-        await conn.execute(
-            "SET synchronous_commit = off; SET work_mem = '64MB';"
-            " SET maintenance_work_mem = '256MB'"
-        )
+        await conn.execute(_SESSION)
         try:
-            return await _rebuild(conn, projections, reporter, chunk, started)
+            return await _rebuild(dsn, conn, projections, reporter, chunk, started)
         except BaseException:
             if not conn.is_closed():
                 await pg.drop_shadows(conn, [p.name for p in projections])
@@ -112,6 +117,7 @@ async def rebuild(
 
 
 async def _rebuild(
+    dsn: str,
     conn: asyncpg.Connection,
     projections: tuple[Projection, ...],
     reporter: Reporter,
@@ -124,30 +130,102 @@ async def _rebuild(
         if projection.patches:  # folding patches into rows looks rows up by id
             await pg.create_indexes(conn, projection.name, unique=True)
     # one statement per table: each scans the range alone, so Postgres streams it
-    statements = [bulk_statement(p, f"production.{pg.shadow(p.name)}") for p in projections]
+    statements = {p.name: bulk_statement(p, f"production.{pg.shadow(p.name)}") for p in projections}
     target = await pg.head(conn)
     log.debug("rebuild_started", projections=names, head=target)
     reporter.phase("building", target)
-    position = await _apply(conn, statements, 0, target, chunk, reporter)
+    await _parallel(dsn, conn, _load_jobs(projections, statements, target, chunk, reporter))
     build_seconds = time.monotonic() - started
     reporter.phase("indexing", len(projections))
-    for projection in projections:
-        await pg.create_indexes(conn, projection.name, unique=False)
-        if not projection.patches:
-            await pg.create_indexes(conn, projection.name, unique=True)
-        reporter.advance(1)
+    await _parallel(dsn, conn, await _index_jobs(conn, projections, reporter))
+    position = target
+    ordered = list(statements.values())
     while True:
         head = await pg.head(conn)
         if head - position <= CLOSE_ENOUGH:
             break
         reporter.phase("catching up", head, position)
-        position = await _apply(conn, statements, position, head, chunk, reporter)
+        position = await _apply(conn, ordered, position, head, chunk, reporter)
     reporter.phase("swapping in", 1)
-    position = await _swap(conn, statements, names, position, chunk)
+    position = await _swap(conn, ordered, names, position, chunk)
     reporter.advance(1)
     rows = {name: await conn.fetchval(f"SELECT count(*) FROM production.{name}") for name in names}
     log.debug("rebuilt", projections=names, position=position, rows=rows)
     return Rebuilt(names, position, rows, time.monotonic() - started, build_seconds, target)
+
+
+def _load_jobs(
+    projections: tuple[Projection, ...],
+    statements: dict[str, str],
+    target: int,
+    chunk: int,
+    reporter: Reporter,
+) -> list[Job]:
+    """The bulk load from position 0 as independent jobs. A table that only appends (one row
+    per event) may load its ranges in any order, so each range is a job of its own; a table
+    that folds patches into rows must see the log in order, so it is one job."""
+    ranges = [(low, min(target, low + chunk)) for low in range(0, target, chunk)]
+    appending = [statements[p.name] for p in projections if not p.patches]
+    patching = [statements[p.name] for p in projections if p.patches]
+    share = 1 / (len(patching) + (1 if appending else 0))  # of a range, in progress units
+
+    def in_order(statement: str) -> Job:
+        async def job(conn: asyncpg.Connection) -> None:
+            await _apply(conn, [statement], 0, target, chunk, reporter, share)
+
+        return job
+
+    def one_range(low: int, high: int) -> Job:
+        async def job(conn: asyncpg.Connection) -> None:
+            await _apply(conn, appending, low, high, chunk, reporter, share)
+
+        return job
+
+    # the long in-order jobs first, so the ranges fill in around them
+    return [in_order(s) for s in patching] + (
+        [one_range(low, high) for low, high in ranges] if appending else []
+    )
+
+
+async def _index_jobs(
+    conn: asyncpg.Connection, projections: tuple[Projection, ...], reporter: Reporter
+) -> list[Job]:
+    """Every index still missing on the shadows, one job each, biggest tables first."""
+    sized: list[tuple[int, Job]] = []
+    for projection in projections:
+        name = projection.name
+        # patching tables got their unique indexes before the load
+        todo = [i for i in await pg.index_defs(conn, name) if not (projection.patches and i.unique)]
+        rows = await conn.fetchval(f"SELECT count(*) FROM production.{pg.shadow(name)}")
+        for index in todo:
+            sized.append((rows, _index_job(name, index, reporter, 1 / len(todo))))
+    return [job for _, job in sorted(sized, key=lambda item: -item[0])]
+
+
+def _index_job(name: str, index: pg.IndexDef, reporter: Reporter, share: float) -> Job:
+    async def job(conn: asyncpg.Connection) -> None:
+        await pg.build_index(conn, name, index)
+        reporter.advance(share)
+
+    return job
+
+
+async def _parallel(dsn: str, conn: asyncpg.Connection, jobs: list[Job]) -> None:
+    """Run `jobs` on `conn` and WORKERS - 1 more connections, each taking the next job."""
+    queue = iter(jobs)
+    extra = [await connect(dsn) for _ in range(min(WORKERS, len(jobs)) - 1)]
+
+    async def worker(worker_conn: asyncpg.Connection) -> None:
+        for job in queue:
+            await job(worker_conn)
+
+    try:
+        for other in extra:
+            await other.execute(_SESSION)
+        await asyncio.gather(*(worker(c) for c in (conn, *extra)))
+    finally:
+        for other in extra:
+            await other.close()
 
 
 async def _apply(
@@ -157,13 +235,14 @@ async def _apply(
     upto: int,
     chunk: int,
     reporter: Reporter,
+    share: float = 1.0,
 ) -> int:
     while position < upto:
         end = min(upto, position + chunk)
         async with conn.transaction():
             for statement in statements:
                 await conn.execute(statement, position, end)
-        reporter.advance(end - position)
+        reporter.advance((end - position) * share)
         position = end
     return position
 
@@ -232,7 +311,7 @@ class RichReporter:
             self._progress.stop_task(self._task)
         self._task = self._progress.add_task(f"{description:<12}", total=total, completed=completed)
 
-    def advance(self, positions: int) -> None:
+    def advance(self, positions: float) -> None:
         if self._task is not None:
             self._progress.advance(self._task, positions)
 

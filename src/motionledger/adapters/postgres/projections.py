@@ -107,6 +107,10 @@ class IndexDef:
     sql: str  # CREATE [UNIQUE] INDEX ... ON the shadow table, under the shadow name
     constraint: str | None  # 'p' or 'u': the index backs a constraint of that kind
 
+    @property
+    def unique(self) -> bool:
+        return self.constraint is not None or self.sql.startswith("CREATE UNIQUE")
+
 
 _INDEX_ON: Final = re.compile(r"^CREATE (UNIQUE )?INDEX (\S+) ON (\S+) ")
 
@@ -169,18 +173,22 @@ async def create_shadow(conn: asyncpg.Connection, name: str) -> None:
         await conn.execute(f"ALTER TABLE {copy} OWNER TO {grants[0]['owner']}")
 
 
+async def build_index(conn: asyncpg.Connection, name: str, index: IndexDef) -> None:
+    """One index of table `name`'s shadow, with the constraint it backs."""
+    await conn.execute(index.sql)
+    if index.constraint is not None:
+        kind = "PRIMARY KEY" if index.constraint == "p" else "UNIQUE"
+        await conn.execute(
+            f"ALTER TABLE production.{shadow(name)} ADD CONSTRAINT {shadow(index.name)} "
+            f"{kind} USING INDEX {shadow(index.name)}"
+        )
+
+
 async def create_indexes(conn: asyncpg.Connection, name: str, *, unique: bool) -> None:
     """Build the shadow's unique indexes (`unique`) or the others, with their constraints."""
     for index in await index_defs(conn, name):
-        if (index.constraint is not None or index.sql.startswith("CREATE UNIQUE")) != unique:
-            continue
-        await conn.execute(index.sql)
-        if index.constraint is not None:
-            kind = "PRIMARY KEY" if index.constraint == "p" else "UNIQUE"
-            await conn.execute(
-                f"ALTER TABLE production.{shadow(name)} ADD CONSTRAINT {shadow(index.name)} "
-                f"{kind} USING INDEX {shadow(index.name)}"
-            )
+        if index.unique == unique:
+            await build_index(conn, name, index)
 
 
 async def lock_for_swap(conn: asyncpg.Connection, names: Sequence[str]) -> dict[str, int]:
