@@ -11,6 +11,7 @@ while the listener reconnected.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -23,6 +24,8 @@ from ..adapters.postgres.projection_sql import PROJECTED_CHANNEL
 from .ingest import DB_DOWN, Backoff
 
 log = logs.get(__name__)
+
+_KEEP_LISTENING_S: Final = 2.0  # after the last waiter: writes come in bursts
 
 _SETTLE: Final = """
 SELECT w.i, e.position, e.position <= s.position AS visible, d.reason, d.detail
@@ -84,8 +87,6 @@ class Waiters:
             conn: asyncpg.Connection | None = None
             try:
                 conn = await connect(self._dsn, timeout=5)
-                await conn.add_listener(ledger.LOG_CHANNEL, self.poke)
-                await conn.add_listener(PROJECTED_CHANNEL, self.poke)
                 self.ready = True
                 self._backoff.reset()
                 await self._serve(conn, stop)
@@ -106,7 +107,12 @@ class Waiters:
         self._pending.clear()
 
     async def _serve(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+        """Settle on every notification burst. The connection LISTENs only while writes
+        wait (and a little after): a busy ledger without HTTP writers would otherwise wake
+        this process twice per batch for nothing. A settle always follows a LISTEN, so a
+        decision made before it is not missed."""
         self._signal.set()  # settle whatever was registered while reconnecting
+        listening, idle_since = False, 0.0
         while not stop.is_set():
             timeout = self._sweep_s if self._pending else 5.0
             waits = {asyncio.ensure_future(self._signal.wait()), asyncio.ensure_future(stop.wait())}
@@ -118,8 +124,18 @@ class Waiters:
             self._signal.clear()
             if conn.is_closed():
                 raise ConnectionError("listener connection closed")
+            now = time.monotonic()
+            if self._pending and not listening:
+                await conn.add_listener(ledger.LOG_CHANNEL, self.poke)
+                await conn.add_listener(PROJECTED_CHANNEL, self.poke)
+                listening = True
             if self._pending:
                 await self._settle(conn)
+                idle_since = now
+            elif listening and now - idle_since > _KEEP_LISTENING_S:
+                await conn.remove_listener(ledger.LOG_CHANNEL, self.poke)
+                await conn.remove_listener(PROJECTED_CHANNEL, self.poke)
+                listening = False
 
     async def _settle(self, conn: asyncpg.Connection) -> None:
         self._pending = [w for w in self._pending if not w.future.done()]  # timed out: gone
