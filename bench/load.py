@@ -39,6 +39,7 @@ PROJECTED_CHANNEL = "motionledger_projected"
 class LoadResult:
     offered: float  # events/s asked for
     achieved: float  # events/s actually handed to the producer
+    committed_rate: float  # events/s committed while the load was being offered
     events: int
     seconds: float
     commit_ms: dict[str, float]
@@ -96,6 +97,7 @@ async def offered_load(
     sent_ns = array("q", [0]) * total
     cpu_before = daemon.cpu_seconds()
     started = time.perf_counter()
+    started_ns = time.perf_counter_ns()
     sent = 0
     try:
         while sent < total:
@@ -124,6 +126,10 @@ async def offered_load(
         await commits.close()
         await visible.close()
         await conn.close()
+    sending_end_ns = started_ns + int(sending * 1e9)
+    committed_while_sending = max(
+        (head for ns, head in commits.commits if ns <= sending_end_ns), default=base
+    )
     committed_at = _first_covering(sent, base, commits.commits)
     visible_at = _first_covering(sent, base, visible.commits)
     skip = min(sent - 1, int(rate * min(warmup_s, seconds / 5)))
@@ -136,6 +142,7 @@ async def offered_load(
     return LoadResult(
         offered=rate,
         achieved=sent / sending,
+        committed_rate=(committed_while_sending - base) / sending,
         events=sent,
         seconds=sending,
         commit_ms=percentiles(commit_ms),

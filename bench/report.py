@@ -56,6 +56,17 @@ def checks(r: dict[str, Any]) -> list[Check]:
         cpu = d.get("ledger_cpu_s_per_1000")
         if cpu is not None:
             out.append(Check("drain CPU s / 1000 ev", f"{cpu:.3f}", "", None))
+    top = r.get("load_max")
+    if top:
+        out.append(
+            Check(
+                "max under steady load (publisher running)",
+                f"{top['sustained']:,.0f} ev/s committed while {top['offered']:,.0f} offered"
+                f" (drain without a publisher: {top['drain_rate']:,.0f})",
+                "",
+                None,
+            )
+        )
     for level in r.get("load", []):
         name = level["label"]
         c, v = level["commit_ms"], level["visible_ms"]

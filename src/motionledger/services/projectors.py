@@ -42,7 +42,7 @@ DEFAULT_BATCH = 5000  # log positions per transaction when catching up
 # At most one step per PACE_S: at live rates every ingest commit would wake a step of its
 # own, and each step's round trip costs more CPU than its rows; a short pause folds a few
 # commits into one step. Under load steps take longer than this anyway.
-PACE_S = 0.002
+PACE_S = 0.004
 
 
 class Projector:

@@ -145,16 +145,32 @@ def _insert_from_arrays(
     return f"INSERT INTO ledger.{table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
 
 
-_SMALL_COMMIT: Final = f"""
-WITH e AS ({_insert_from_arrays("events", EVENT_COLUMNS, _EVENT_TYPES, 1)}),
-     d AS ({_insert_from_arrays("dead_letters", DEAD_LETTER_COLUMNS, _DEAD_LETTER_TYPES, 14)}),
-     c AS (SELECT ledger.advance_checkpoint($27, $28, $29, $30, $31))
-SELECT pg_notify('{LOG_CHANNEL}', $32) FROM c
-"""
+def _small_commit(events: bool, dead_letters: bool) -> str:
+    """The one-statement commit, with only the inserts the batch needs (each array is a
+    parameter to encode, and most batches have no dead letters)."""
+    ctes, n = [], 1
+    if events:
+        ctes.append(f"e AS ({_insert_from_arrays('events', EVENT_COLUMNS, _EVENT_TYPES, n)})")
+        n += len(_EVENT_TYPES)
+    if dead_letters:
+        dead = _insert_from_arrays("dead_letters", DEAD_LETTER_COLUMNS, _DEAD_LETTER_TYPES, n)
+        ctes.append(f"d AS ({dead})")
+        n += len(_DEAD_LETTER_TYPES)
+    ctes.append(
+        f"c AS (SELECT ledger.advance_checkpoint(${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}))"
+    )
+    return f"WITH {', '.join(ctes)} SELECT pg_notify('{LOG_CHANNEL}', ${n + 5}) FROM c"
 
 
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+_SMALL_COMMITS: Final = {
+    (events, dead): _small_commit(events, dead)
+    for events in (True, False)
+    for dead in (True, False)
+}
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 async def commit_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
@@ -166,10 +182,11 @@ async def commit_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
     """
     try:
         if len(batch.events) + len(batch.dead_letters) <= SMALL_BATCH:
+            events, dead = batch.events, batch.dead_letters
             await conn.fetchval(
-                _SMALL_COMMIT,
-                *_columns(batch.events, len(EVENT_COLUMNS)),
-                *_columns(batch.dead_letters, len(DEAD_LETTER_COLUMNS)),
+                _SMALL_COMMITS[(bool(events), bool(dead))],
+                *_columns(events),
+                *_columns(dead),
                 batch.stream,
                 batch.epoch,
                 batch.from_seq,
