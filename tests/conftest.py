@@ -4,10 +4,12 @@ fresh database and fresh stream names per test, so tests never see each other's 
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
+import hypothesis
 import nats
 import pytest
 from nats.aio.client import Client
@@ -20,6 +22,12 @@ from motionledger.settings import Settings
 from tests.support import databases, services
 
 logs.configure("console")
+
+# Property tests run the same examples on every run by default, so CI cannot fail on a
+# draw no one has seen; `HYPOTHESIS_PROFILE=explore` searches afresh (and longer).
+hypothesis.settings.register_profile("repeatable", derandomize=True, print_blob=True)
+hypothesis.settings.register_profile("explore", max_examples=500, print_blob=True)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")
