@@ -7,8 +7,8 @@ Phases (each on its own fresh databases and streams, all removed at the end):
                 that backlog; (b) one INSERT per event on its first part; (c) COPY of the
                 rows the ledger wrote; medians are compared;
  3. rebuild   — `motionledger rebuild` of every read table from that log, vs (c);
- 4. load      — steady offered load at 1k, 5k and 80 % of (d) events/s: latencies,
-                projection lag, daemon CPU and peak RSS;
+ 4. load      — the max sustained under a running publisher, then steady offered load at
+                1k, 5k and 80 % of that max: latencies, projection lag, daemon CPU, peak RSS;
  5. queries   — a log of one session with 1 M events (10 M with --big), written with COPY
                 and a valid hash chain, rebuilt, then queried over HTTP;
  6. scale     — the same batch drained on top of a 10 k log and of that big log.

@@ -141,8 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         "needs a running `serve` to judge them.",
     )
     replay.add_argument(
-        "--id", dest="replay_ids", type=int, action="append", metavar="N", help="dead letter id "
-        "(repeatable)"
+        "--id",
+        dest="replay_ids",
+        type=int,
+        action="append",
+        metavar="N",
+        help="dead letter id (repeatable)",
     )
     replay.add_argument(
         "--reason",

@@ -96,15 +96,17 @@ async def test_an_existing_stream_with_other_settings_is_reported_not_fatal(
     assert differ, [entry["event"] for entry in logs]
     assert "max_age" in differ[0]["differences"]
     info = await js.stream_info(settings.stream)
-    assert info.config.deny_delete and info.config.deny_purge  # brought in line where it could
+    assert info.config.deny_delete
+    assert info.config.deny_purge
 
 
 async def test_a_message_that_cannot_even_be_a_dead_letter_is_skipped_loudly(
     settings: Settings, db: asyncpg.Connection, nc: Client
 ) -> None:
     """A CHECK constraint on this test's database plays a PostgreSQL refusing the dead letter."""
-    from motionledger import metrics
     from structlog.testing import capture_logs
+
+    from motionledger import metrics
 
     await db.execute(
         "ALTER TABLE ledger.dead_letters ADD CONSTRAINT test_refuses CHECK (raw <> 'poison'::bytea)"

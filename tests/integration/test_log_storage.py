@@ -62,9 +62,7 @@ async def test_migrate_is_idempotent_and_safe_to_race(pg_admin_url: str) -> None
         results = await asyncio.gather(*(migrate(c) for c in conns))
         applied = [r for r in results if r]
         assert len(applied) == 1
-        assert applied[0] == [
-            f"{m.version:04d}_{m.name}" for m in migrations()
-        ]
+        assert applied[0] == [f"{m.version:04d}_{m.name}" for m in migrations()]
         assert await migrate(conns[0]) == []
         for conn in conns:
             await conn.close()

@@ -14,7 +14,9 @@ def test_defaults_are_the_contracts() -> None:
     assert (s.stream, s.stream_replicas, s.stream_max_age) == ("PRODUCTION", 1, "7d")
     assert (s.http_host, s.http_port) == ("127.0.0.1", 8080)
     assert (s.write_wait_ms, s.max_event_bytes, s.max_body_bytes) == (5000, 262144, 1048576)
-    assert s.nats_url is None and s.database_url is None and s.embedded
+    assert s.nats_url is None
+    assert s.database_url is None
+    assert s.embedded
 
 
 def test_environment_wins_over_the_file(tmp_path: Path) -> None:

@@ -24,10 +24,11 @@ from nats.errors import Error as NatsError
 from .. import logs, metrics
 from ..adapters.http.app import create_app
 from ..adapters.nats import broker
-from ..adapters.postgres.database import create_pool, migrate
+from ..adapters.postgres.database import DB_DOWN, create_pool, migrate
 from ..settings import Settings
+from .backoff import Backoff
 from .health import Health
-from .ingest import DB_DOWN, Backoff, Ingestor
+from .ingest import Ingestor
 from .production import Production
 from .production import attach as attach_production
 from .production import register_checks as register_production_checks

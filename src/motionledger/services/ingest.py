@@ -17,7 +17,6 @@ reason, and the batch goes again; it never blocks the lane.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,22 +31,15 @@ from .. import logs, metrics
 from ..adapters.nats import broker
 from ..adapters.nats.puller import PullBroken, Puller, RawMessage, consumer_name
 from ..adapters.postgres import ledger
-from ..adapters.postgres.database import connect, take_lease
+from ..adapters.postgres.database import DB_DOWN, connect, take_lease
 from ..domain.reasons import Reason, Rejection
 from ..settings import Settings
+from .backoff import Backoff
 from .judging import Batcher, Judged
 from .memory import JudgeMemory
 
 log = logs.get(__name__)
 
-# Errors that mean "the connection is gone", as opposed to "this data is refused".
-DB_DOWN = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.OperatorInterventionError,  # 57xxx: admin shutdown, cannot connect now
-    OSError,
-    TimeoutError,
-)
 BROKER_DOWN = (NatsError, PullBroken)
 
 
@@ -64,19 +56,6 @@ class _InFlight:
 # more CPU than its rows. Waiting this long lets a few more join the batch; under load a
 # commit takes longer than this anyway and the pause never happens.
 PACE_S = 0.002
-
-
-class Backoff:
-    def __init__(self, first: float = 0.05, cap: float = 2.0) -> None:
-        self._first, self._cap, self._next = first, cap, first
-
-    def reset(self) -> None:
-        self._next = self._first
-
-    async def sleep(self, stop: asyncio.Event) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), self._next)
-        self._next = min(self._cap, self._next * 2)
 
 
 class Ingestor:

@@ -31,10 +31,10 @@ import asyncpg
 
 from .. import logs, metrics
 from ..adapters.postgres import ledger
-from ..adapters.postgres.database import connect, take_lease
+from ..adapters.postgres.database import DB_DOWN, connect, take_lease
 from ..adapters.postgres.projections import PROJECTOR_LEASE, Applier, Step
 from ..domain.projections import PROJECTIONS, Projection
-from .ingest import DB_DOWN, Backoff
+from .backoff import Backoff
 
 log = logs.get(__name__)
 

@@ -19,9 +19,9 @@ import asyncpg
 
 from .. import logs
 from ..adapters.postgres import ledger
-from ..adapters.postgres.database import connect
+from ..adapters.postgres.database import DB_DOWN, connect
 from ..adapters.postgres.projection_sql import PROJECTED_CHANNEL
-from .ingest import DB_DOWN, Backoff
+from .backoff import Backoff
 
 log = logs.get(__name__)
 

@@ -12,9 +12,9 @@ from litestar.datastructures import State
 from litestar.enums import MediaType
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, RequestBody
 
-from ...services.ingest import DB_DOWN
 from ...services.queries import BadCursor, NotFound
 from ...services.writes import Refused, Unavailable
+from ..postgres.database import DB_DOWN
 from .envelope import ApiError, Failure, Ok, failure
 
 if TYPE_CHECKING:

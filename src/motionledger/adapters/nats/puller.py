@@ -63,7 +63,7 @@ class RawMessage:
 _Handler = Callable[[bytes, bytes, bytes, bytes], None]
 
 
-def _tap(client: Client) -> dict[int, _Handler]:
+def tap_messages(client: Client) -> dict[int, _Handler]:
     """Route messages of chosen subscription ids to plain callbacks, before nats-py's Msg path."""
     taps: dict[int, _Handler] | None = getattr(client, "_motionledger_taps", None)
     if taps is not None:
@@ -156,14 +156,14 @@ class Puller:
         self._credit = 0
         self._inbox = self._client.new_inbox()
         self._sub = await self._client.subscribe(self._inbox)
-        _tap(self._client)[self._sub._id] = self._on_message
+        tap_messages(self._client)[self._sub._id] = self._on_message
         self._last_activity = time.monotonic()
 
     async def close(self) -> None:
         if self._sub is None:
             return
         sub, self._sub = self._sub, None
-        _tap(self._client).pop(sub._id, None)
+        tap_messages(self._client).pop(sub._id, None)
         if not self._client.is_closed:
             try:
                 await sub.unsubscribe()

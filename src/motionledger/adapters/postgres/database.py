@@ -15,6 +15,15 @@ from ... import logs
 
 log = logs.get(__name__)
 
+# Errors that mean "the connection is gone", as opposed to "this data is refused".
+DB_DOWN = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,  # 57xxx: admin shutdown, cannot connect now
+    OSError,
+    TimeoutError,
+)
+
 MIGRATIONS: Final = Path(__file__).parent / "migrations"
 # pg_advisory_xact_lock key for migrations: two `migrate`/`serve` at once take turns
 _MIGRATION_LOCK: Final = 0x6D6C_6D69_6772_0001

@@ -35,8 +35,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import msgspec
 import nats
@@ -45,105 +44,26 @@ from nats.aio.subscription import Subscription
 from nats.errors import ConnectionClosedError, MaxPayloadError
 from nats.errors import Error as NatsError
 
-from . import logs
-from .adapters.nats.puller import _tap as tap_messages
-from .domain.events import DECODER, ENCODER, AnyEvent, DirectorEvent, Event, MusicMoment
-from .domain.uuid7 import uuid7
+from .. import logs
+from ..adapters.nats.puller import tap_messages
+from ..domain.events import DECODER, ENCODER, AnyEvent
+from ..domain.uuid7 import uuid7
+from .wire import (
+    PIPELINED,
+    REPLY,
+    Ack,
+    EventLike,
+    InvalidEvent,
+    Pending,
+    Prepared,
+    ProducerStats,
+    PublishError,
+    hpub,
+)
 
 log = logs.get(__name__)
 
-E = TypeVar("E", bound=Event)
-EventLike = Event | Mapping[str, Any]
-
-# Lanes published at rate and independent of each other's order; the rest are fenced.
-_PIPELINED: Final = (DirectorEvent, MusicMoment)
 _STATUS_OFFSET: Final = len(b"NATS/1.0 ")
-
-
-class PublishError(Exception):
-    """An event could not be published (the broker refused it, or retries ran out)."""
-
-
-class InvalidEvent(PublishError, ValueError):
-    """The event fails its schema or is too large: nothing was published."""
-
-
-class Ack(msgspec.Struct, frozen=True):
-    """The stream's acknowledgement: where the event sits; `duplicate` for a retry's copy."""
-
-    stream: str
-    seq: int
-    duplicate: bool = False
-
-
-class _ApiError(msgspec.Struct):
-    code: int = 0
-    err_code: int = 0
-    description: str = ""
-
-
-class _Reply(msgspec.Struct):
-    stream: str = ""
-    seq: int = 0
-    duplicate: bool = False
-    error: _ApiError | None = None
-
-
-_REPLY: Final = msgspec.json.Decoder(_Reply)
-
-
-def make_event(cls: type[E], **fields: Any) -> E:
-    """`cls(**fields)` with a fresh UUIDv7 `event_id` unless one is given."""
-    fields.setdefault("event_id", uuid7())
-    return cls(**fields)
-
-
-@dataclass(slots=True)
-class _Pending:
-    token: int
-    prepared: Prepared
-    future: asyncio.Future[Ack]
-    give_up_at: float
-    resend_at: float
-    attempts: int = 1
-    command: bytes = b""  # the HPUB protocol line and payload, built once, sent again as is
-
-
-def _hpub(subject: str, reply: str, event_id: str, body: bytes) -> bytes:
-    """The NATS protocol command for a publish with its Nats-Msg-Id header. Subject tokens
-    and the eventId are validated to `[A-Za-z0-9_-]` by `prepare`: nothing to escape."""
-    header = b"NATS/1.0\r\nNats-Msg-Id: " + event_id.encode() + b"\r\n\r\n"
-    size = len(header)
-    return b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
-        subject.encode(),
-        reply.encode(),
-        size,
-        size + len(body),
-        header,
-        body,
-    )
-
-
-@dataclass(slots=True)
-class ProducerStats:
-    published: int = 0  # acknowledged by the stream
-    duplicates: int = 0  # ... of which the broker had already stored (a retry's copy)
-    resent: int = 0  # sends beyond the first
-    failed: int = 0
-
-
-@dataclass(slots=True)
-class Prepared:
-    """An event in its wire form, checked: made by `prepare`, sent by `send_prepared`."""
-
-    event: AnyEvent
-    subject: str
-    body: bytes
-    fenced: bool
-    headers: dict[str, str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.headers = {"Nats-Msg-Id": self.event.event_id}
 
 
 class Producer:
@@ -167,7 +87,7 @@ class Producer:
         self._give_up_after = give_up_after
         self._max_event_bytes = max_event_bytes
         self._fence_enabled = fence
-        self._pending: dict[int, _Pending] = {}  # insertion order = send order
+        self._pending: dict[int, Pending] = {}  # insertion order = send order
         self._tokens = itertools.count(1)
         self._prefix = ""
         self._sub: Subscription | None = None
@@ -289,7 +209,7 @@ class Producer:
         except msgspec.ValidationError as error:
             raise InvalidEvent(str(error)) from None
         subject = f"{self._root}.{typed.lane}.{typed.session_id}"
-        fenced = self._fence_enabled and not isinstance(typed, _PIPELINED)
+        fenced = self._fence_enabled and not isinstance(typed, PIPELINED)
         return Prepared(typed, subject, body, fenced)
 
     async def send_prepared(self, prepared: Prepared) -> asyncio.Future[Ack]:
@@ -317,7 +237,7 @@ class Producer:
     async def _start(self, prepared: Prepared) -> asyncio.Future[Ack]:
         now = time.monotonic()
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-        pending = _Pending(
+        pending = Pending(
             next(self._tokens),
             prepared,
             future,
@@ -331,7 +251,7 @@ class Producer:
         await self._write(pending)
         return future
 
-    async def _write(self, pending: _Pending) -> None:
+    async def _write(self, pending: Pending) -> None:
         client = self._client
         if not client.is_connected:
             pending.resend_at = 0.0  # sent by the sweeper once reconnected
@@ -349,7 +269,7 @@ class Producer:
             if len(prepared.body) > client._max_payload:
                 raise MaxPayloadError
             if not pending.command:
-                pending.command = _hpub(
+                pending.command = hpub(
                     prepared.subject, reply, prepared.event.event_id, prepared.body
                 )
             client.stats["out_msgs"] += 1
@@ -377,7 +297,7 @@ class Producer:
                 pending.resend_at = time.monotonic() + self._backoff(pending)
                 return
         try:
-            reply = _REPLY.decode(data)
+            reply = REPLY.decode(data)
         except msgspec.DecodeError:
             self._fail(pending, PublishError(f"unreadable ack: {data[:200]!r}"))
             return
@@ -393,17 +313,17 @@ class Producer:
         self._settle(pending)
         pending.future.set_result(Ack(reply.stream, reply.seq, reply.duplicate))
 
-    def _backoff(self, pending: _Pending) -> float:
+    def _backoff(self, pending: Pending) -> float:
         return min(2.0, 0.05 * float(2 ** min(pending.attempts, 6)))
 
-    def _settle(self, pending: _Pending) -> None:
+    def _settle(self, pending: Pending) -> None:
         del self._pending[pending.token]
         if len(self._pending) < self._window:
             self._room.set()
         if not self._pending:
             self._idle.set()
 
-    def _fail(self, pending: _Pending, error: Exception) -> None:
+    def _fail(self, pending: Pending, error: Exception) -> None:
         if pending.token in self._pending:
             self._settle(pending)
         if not pending.future.done():
