@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -35,23 +35,10 @@ from nats.js.errors import NotFoundError
 from motionledger.adapters.embedded.nats import NatsProcess
 from motionledger.adapters.embedded.postgres import PostgresProcess
 from motionledger.adapters.embedded.processes import free_port
-from motionledger.adapters.postgres.database import connect, migrate
+from motionledger.adapters.postgres.database import answers, connect, migrate, with_database
 from motionledger.adapters.postgres.ledger import WRITER_LEASE
 
 LOCAL_POSTGRES = "postgresql://root@127.0.0.1:5432/postgres"
-
-
-def with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
-
-
-async def _answers(url: str) -> bool:
-    try:
-        conn = await asyncpg.connect(url, timeout=3)
-    except Exception:
-        return False
-    await conn.close()
-    return True
 
 
 @dataclass
@@ -89,7 +76,7 @@ class Infra:
             or os.environ.get("MOTIONLEDGER_BENCH_DATABASE_URL")
             or os.environ.get("MOTIONLEDGER_TEST_DATABASE_URL")
         )
-        if url is None and await _answers(LOCAL_POSTGRES):
+        if url is None and await answers(LOCAL_POSTGRES):
             url = LOCAL_POSTGRES
         if url is None:
             self._postgres = PostgresProcess(self.workdir / "postgres", database="postgres")

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from motionledger.adapters.postgres.database import connect
-from motionledger.adapters.postgres.ledger import EVENT_COLUMNS
+from motionledger.adapters.postgres.ledger import EVENT_COLUMNS, event_row
 from motionledger.domain.canonical import GENESIS_HASH, canonical_json, chain_hash
 from motionledger.domain.events import Event
 from motionledger.producer import Prepared, Producer
@@ -73,23 +73,7 @@ def _rows(
         position += 1
         previous = chain_hash(previous, position, event.event_id, body)
         at = base + timedelta(microseconds=position * 50)
-        rows.append(
-            (
-                position,
-                event.event_id,
-                event.lane,
-                event.type_name,
-                event.session_id,
-                event.entity_id,
-                event.timestamp,
-                at,
-                body,
-                1,
-                position,
-                at,
-                previous,
-            )
-        )
+        rows.append(event_row(position, event, body, at, 1, position, at, previous))
     return rows, previous
 
 

@@ -5,18 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 
-from motionledger.adapters.postgres.database import connect, migrate, migrations
+from motionledger.adapters.postgres.database import connect, migrate, migrations, with_database
 
 _TEMPLATE_LOCK = 0x6D6C_7465_6D70
-
-
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 def template_name() -> str:

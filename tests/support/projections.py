@@ -47,21 +47,7 @@ async def append(
             previous = chain_hash(previous, position, event.event_id, decoded.body)
             at = recorded_at or next_time()
             rows.append(
-                (
-                    position,
-                    event.event_id,
-                    event.lane,
-                    event.type_name,
-                    event.session_id,
-                    event.entity_id,
-                    event.timestamp,
-                    at,
-                    decoded.body,
-                    1,
-                    position,
-                    at,
-                    previous,
-                )
+                ledger.event_row(position, event, decoded.body, at, 1, position, at, previous)
             )
             logged.append(Logged(position, at, event))
         await c.copy_records_to_table(

@@ -16,11 +16,11 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import asyncpg
 import nats
 
 from motionledger.adapters.embedded.nats import NatsProcess
 from motionledger.adapters.embedded.postgres import PostgresProcess
+from motionledger.adapters.postgres.database import answers
 
 LOCAL_POSTGRES = "postgresql://root@127.0.0.1:5432/postgres"
 LOCAL_NATS = "nats://127.0.0.1:4222"
@@ -30,18 +30,6 @@ def _listening(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
         return True
     return False
-
-
-def _postgres_answers(url: str) -> bool:
-    async def probe() -> bool:
-        try:
-            conn = await asyncpg.connect(url, timeout=3)
-        except Exception:
-            return False
-        await conn.close()
-        return True
-
-    return asyncio.run(probe())
 
 
 def _nats_has_jetstream(url: str) -> bool:
@@ -125,7 +113,7 @@ def postgres_url() -> contextlib.AbstractContextManager[str]:
     return _resolve(
         "MOTIONLEDGER_TEST_DATABASE_URL",
         LOCAL_POSTGRES,
-        lambda: _listening("127.0.0.1", 5432) and _postgres_answers(LOCAL_POSTGRES),
+        lambda: _listening("127.0.0.1", 5432) and asyncio.run(answers(LOCAL_POSTGRES)),
         "postgres",
         _embedded_postgres,
     )

@@ -16,7 +16,7 @@ from typing import Any, Final, cast
 import msgspec
 
 from ..adapters.nats.puller import RawMessage
-from ..adapters.postgres.ledger import BatchWrite, DeadLetterRow, EventRow, Head
+from ..adapters.postgres.ledger import BatchWrite, DeadLetterRow, EventRow, Head, event_row
 from ..domain.canonical import chain_hash
 from ..domain.decoding import Decoded, check_subject, decode_event
 from ..domain.events import LANES, TAG_OF, Event
@@ -194,23 +194,13 @@ class Batcher:
                 cls = type(event)
                 position += 1
                 last_hash = chain_hash(last_hash, position, event.event_id, ok.body)
+                published_at = datetime.fromtimestamp(message.published_ns / 1e9, UTC)
                 events.append(
-                    (
-                        position,
-                        event.event_id,
-                        cls.lane,
-                        TAG_OF[cls],
-                        event.session_id,
-                        event.entity_id,
-                        event.timestamp,
-                        recorded_at,
-                        ok.body,
-                        epoch,
-                        message.seq,
-                        datetime.fromtimestamp(message.published_ns / 1e9, UTC),
+                    event_row(
+                        position, event, ok.body, recorded_at, epoch, message.seq, published_at,
                         last_hash,
                     )
-                )
+                )  # fmt: skip
                 if cls in stamps:
                     stamps[cls].append(message.published_ns)
                 else:

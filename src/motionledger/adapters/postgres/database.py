@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -165,3 +166,19 @@ async def take_lease(conn: asyncpg.Connection, key: int, stop: asyncio.Event) ->
         return True
     lock.cancel()
     return False
+
+
+def with_database(dsn: str, database: str) -> str:
+    """The same server, another database (unix-socket DSNs included)."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def answers(dsn: str, timeout: float = 3) -> bool:
+    """Whether a PostgreSQL accepts a connection at `dsn` right now."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=timeout)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+    await conn.close()
+    return True

@@ -10,6 +10,7 @@ from typing import Any, Final
 import asyncpg
 
 from ...domain.canonical import GENESIS_HASH
+from ...domain.events import TAG_OF, Event
 from ...domain.judge import FactKeys, Knowledge
 
 # pg_advisory_lock key of the writer lease: one ingesting process per database
@@ -49,6 +50,34 @@ DEAD_LETTER_COLUMNS: Final = (
 # Rows are plain tuples in the column order above: COPY takes them as they are.
 EventRow = tuple[Any, ...]
 DeadLetterRow = tuple[Any, ...]
+
+
+def event_row(
+    position: int,
+    event: Event,
+    body: bytes,
+    recorded_at: datetime,
+    epoch: int,
+    seq: int,
+    published_at: datetime,
+    chain: bytes,
+) -> EventRow:
+    """A log row in EVENT_COLUMNS order, from the event and where it sits."""
+    return (
+        position,
+        event.event_id,
+        event.lane,
+        TAG_OF[type(event)],
+        event.session_id,
+        event.entity_id,
+        event.timestamp,
+        recorded_at,
+        body,
+        epoch,
+        seq,
+        published_at,
+        chain,
+    )
 
 
 class LeaseLost(Exception):
