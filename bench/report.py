@@ -137,6 +137,17 @@ def checks(r: dict[str, Any]) -> list[Check]:
                 ratio <= 1.3,
             )
         )
+        if "big_peak_rss_mb" in sc:
+            big_rss, small_rss = sc["big_peak_rss_mb"], sc["small_peak_rss_mb"]
+            grew = big_rss / small_rss
+            out.append(
+                Check(
+                    f"daemon peak RSS, log {sc['big_log']:,} vs {sc['small_log']:,}",
+                    f"{big_rss:.0f} vs {small_rss:.0f} MB → {_ratio(grew)}",
+                    "≤ 1.5×",
+                    grew <= 1.5,
+                )
+            )
     return out
 
 

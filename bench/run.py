@@ -257,15 +257,21 @@ class Bench:
         self.step()
         small_runs: list[float] = []
         big_runs: list[float] = []
+        small_rss: list[float] = []
+        big_rss: list[float] = []
         for rep in range(s.scale_reps):
             self.phase(f"scale {rep + 1}/{s.scale_reps}: batch on a {s.scale_small:,} log")
             small_db = await self.infra.database()
             await workload.bulk_load(small_db, workload.one_session(s.scale_small, seed=rep))
             await rebuild(small_db, s.scale_small)
-            small_runs.append(await self.drain_on(small_db, rep))
+            cost, rss = await self.drain_on(small_db, rep)
+            small_runs.append(cost)
+            small_rss.append(rss)
             await self.infra.drop_database(small_db)
             self.phase(f"scale {rep + 1}/{s.scale_reps}: batch on a {s.query_log:,} log")
-            big_runs.append(await self.drain_on(big_db, rep))
+            cost, rss = await self.drain_on(big_db, rep)
+            big_runs.append(cost)
+            big_rss.append(rss)
         self.results["scale"] = {
             "small_log": s.scale_small,
             "big_log": s.query_log,
@@ -274,11 +280,15 @@ class Bench:
             "big_us_per_event": statistics.median(big_runs),
             "small_runs": small_runs,
             "big_runs": big_runs,
+            # the daemon's peak RSS draining the batch: memory must not grow with the log
+            "small_peak_rss_mb": statistics.median(small_rss),
+            "big_peak_rss_mb": statistics.median(big_rss),
         }
         self.step()
 
-    async def drain_on(self, database: str, rep: int) -> float:
-        """µs per event to drain the scale batch on top of the database's log."""
+    async def drain_on(self, database: str, rep: int) -> tuple[float, float]:
+        """µs per event to drain the scale batch on top of the database's log, and the
+        daemon's peak RSS (MB) meanwhile."""
         stream, root = await self.stream()
         events = workload.mixed_events(self.sizes.scale_batch, seed=self.seed + 1000 + rep)
         _, last_seq = await self.publish(stream, root, events)
@@ -290,8 +300,9 @@ class Bench:
             events=len(events),
             last_seq=last_seq,
         )
+        rss = daemon.peak_rss_bytes() / 2**20
         daemon.stop()
-        return result.seconds / len(events) * 1e6
+        return result.seconds / len(events) * 1e6, rss
 
 
 def _chain(first: list[Any], rest: Any) -> Any:
