@@ -41,6 +41,11 @@ DEAD_LETTERS: Final = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+STREAM_GAPS: Final = Counter(
+    "motionledger_stream_missing_messages_total",
+    "Stream sequences the broker no longer had when the ledger reached them (lost or expired).",
+    registry=REGISTRY,
+)
 UNSTORABLE: Final = Counter(
     "motionledger_unstorable_messages_total",
     "Messages that could not even be stored as dead letters and were skipped (logged loudly).",

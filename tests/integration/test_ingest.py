@@ -63,6 +63,8 @@ async def test_bad_bodies_are_dead_lettered_byte_for_byte(
         b"\xff\xfe binary": "invalid_json",
         b'{"type": "director.event", "eventId": "x5", "sessionId": "S9", "timestampMs": 1, "eventType": "cut"}': "subject_mismatch",
         b"[1, 2, 3]": "invalid_event",
+        # a NUL in what the rejection says (the field's name) must not keep it out
+        b'{"type": "session.started", "eventId": "x6", "sessionId": "S1", "sessionType": "music_demo", "bo\\u0000gus": 1}': "invalid_event",
     }
     async with running_ledger(settings.replace(max_event_bytes=4096)):
         await ev.publish_events(js, root, [start])
@@ -127,3 +129,30 @@ async def test_a_message_that_cannot_even_be_a_dead_letter_is_skipped_loudly(
     assert metrics.UNSTORABLE._value.get() == before + 1
     skipped = [entry for entry in logs if entry["event"] == "message_unstorable_skipped"]
     assert [entry["stream_seq"] for entry in skipped] == [2]
+
+
+async def test_a_subject_that_is_not_utf8_is_dead_lettered_not_fatal(
+    settings: Settings, db: asyncpg.Connection, nc: Client, nats_url: str
+) -> None:
+    """NATS does not require subjects to be UTF-8; a producer in another language may send
+    one that is not. It must neither stop the client's reader nor block the lane."""
+    js = nc.jetstream()
+    root = settings.subject_root
+    async with running_ledger(settings):
+        await ev.publish_events(js, root, [ev.session_started("S1")])
+        host, port = nats_url.removeprefix("nats://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        await reader.readline()  # INFO
+        body = b'{"not": "checked"}'
+        subject = f"{root}.director.".encode() + b"\xff\xfe"
+        writer.write(b'CONNECT {"verbose":false}\r\nPUB ' + subject + b" %d\r\n" % len(body))
+        writer.write(body + b"\r\nPING\r\n")
+        await writer.drain()
+        await reader.readline()  # PONG: the broker has it
+        writer.close()
+        seqs = await ev.publish_events(js, root, [ev.director("S1")])
+        await wait_for_seq(db, settings.stream, seqs[-1])
+    assert await db.fetchval("SELECT count(*) FROM ledger.events") == 2
+    letter = await db.fetchrow("SELECT subject, raw, reason FROM ledger.dead_letters")
+    assert bytes(letter["raw"]) == body
+    assert letter["subject"] == f"{root}.director.\ufffd\ufffd"

@@ -194,6 +194,24 @@ def _raw_request(served: ServeProcess, head: bytes, body_parts: list[bytes]) -> 
         return received
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//production/session?sessionId=S1",
+        "/production//session?sessionId=S1",
+        "///production///session?sessionId=S1",
+        "/%70roduction/session?sessionId=S1",
+    ],
+)
+def test_no_spelling_of_the_path_walks_past_the_token(served: ServeProcess, path: str) -> None:
+    """The router folds repeated slashes (and the server decodes %-escapes); the token
+    check must see the path as the router does."""
+    head = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    answer = _raw_request(served, head, [])
+    assert not answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert answer.startswith((b"HTTP/1.1 401", b"HTTP/1.1 404")), answer[:300]
+
+
 def test_oversized_bodies_are_refused_before_being_read_whole(served: ServeProcess) -> None:
     # announced too large: answered at once, though almost none of the body ever comes
     head = (

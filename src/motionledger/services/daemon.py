@@ -112,10 +112,16 @@ def _register_checks(res: Resources) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _http(res: Resources, routes: list[Any]) -> AsyncIterator[None]:
+async def _http(res: Resources, routes: list[Any]) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Serve HTTP; yields a function that stops it (finishing requests in flight), so the
+    daemon can stop it before the broker and database connections close under it."""
     settings = res.settings
+
+    async def nothing() -> None:
+        return None
+
     if not settings.http_enabled:
-        yield
+        yield nothing
         return
     app = create_app(
         health=res.health,
@@ -142,11 +148,15 @@ async def _http(res: Resources, routes: list[Any]) -> AsyncIterator[None]:
             f"HTTP server did not start on {settings.http_host}:{settings.http_port}"
         )
     log.info("http_listening", url=f"http://{settings.http_host}:{settings.http_port}")
-    try:
-        yield
-    finally:
+
+    async def stop_http() -> None:
         server.should_exit = True
         await task
+
+    try:
+        yield stop_http
+    finally:
+        await stop_http()
 
 
 async def serve(
@@ -175,7 +185,7 @@ async def serve(
             from ..adapters.http.routes_production import production_routes
 
             routes = production_routes()
-        await stack.enter_async_context(_http(res, routes))
+        stop_http = await stack.enter_async_context(_http(res, routes))
         assert settings.database_url is not None
         dsn = settings.database_url
         res.pool = await retry("database", lambda: create_pool(dsn, max_size=8), stop)
@@ -198,9 +208,10 @@ async def serve(
         if started is not None:
             started(res)
         _settle_garbage_collector()
-        await _run_until_stopped(res, stop)
+        status = await _run_until_stopped(res, stop)
+        await stop_http()  # requests in flight finish while the connections are still open
     log.info("serve_stopped")
-    return 0
+    return status
 
 
 def _settle_garbage_collector() -> None:
@@ -225,15 +236,20 @@ async def migrate_with(pool: asyncpg.Pool) -> list[str]:
         return await migrate(conn)
 
 
-async def _run_until_stopped(res: Resources, stop: asyncio.Event) -> None:
+async def _run_until_stopped(res: Resources, stop: asyncio.Event) -> int:
+    """Run the workers until stopped; 1 when one of them ended on its own (a supervisor
+    should restart the process), else 0."""
     assert res.ingestor is not None
     workers = [asyncio.ensure_future(res.ingestor.run(stop))]
     workers += [asyncio.ensure_future(w(stop)) for w in res.extras.get("workers", [])]
     stopping = asyncio.ensure_future(stop.wait())
     done, _ = await asyncio.wait([stopping, *workers], return_when=asyncio.FIRST_COMPLETED)
+    status = 0
     for task in done:
-        if task is not stopping and task.exception() is not None:
-            log.error("worker_failed", error=repr(task.exception()))
+        if task is not stopping and stopping not in done:  # not told to stop: a failure
+            status = 1
+            failure = task.exception()
+            log.error("worker_ended", error=repr(failure) if failure else "returned")
     stop.set()
     log.info("draining", deadline_s=DRAIN_DEADLINE_S)
     _, late = await asyncio.wait(workers, timeout=DRAIN_DEADLINE_S)
@@ -241,3 +257,4 @@ async def _run_until_stopped(res: Resources, stop: asyncio.Event) -> None:
         task.cancel()
     if late:
         log.warning("drain_deadline_passed", cancelled=len(late))
+    return status

@@ -41,6 +41,14 @@ from .memory import JudgeMemory
 log = logs.get(__name__)
 
 BROKER_DOWN = (NatsError, PullBroken)
+# A row refused by these means another writer, or a stale view of the log: start over.
+_OUT_OF_STEP = frozenset({"events_pkey", "events_stream_seq_key", "dead_letters_stream_seq_key"})
+# The database holding the judge's creation rules: the judge's facts were stale.
+_CREATIONS = frozenset({"events_session_started", "events_still_created", "events_asset_created"})
+
+
+def _said(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:1000]
 
 
 @dataclass(slots=True)
@@ -116,6 +124,12 @@ class Ingestor:
                 metrics.INGEST_RESTARTS.labels("lease").inc()
                 log.error("ingest_lease_lost", error=str(error))
                 await self._backoff.sleep(stop)
+            except Exception as error:
+                # too many connections, a bad password, a bug: never a reason to stop
+                # ingesting for good; say so loudly and try again
+                metrics.INGEST_RESTARTS.labels("error").inc()
+                log.exception("ingest_failed", error=repr(error))
+                await self._backoff.sleep(stop)
             finally:
                 self.active = False
                 metrics.INGEST_ACTIVE.set(0)
@@ -153,8 +167,14 @@ class Ingestor:
         self._batcher.memory.clear()
         await broker.ensure_stream(self._js, self.settings)
         position = await broker.stream_position(self._js, self._stream)
-        state = await ledger.ingest_state(conn, self._stream, position.created, self._now())
+        state = await ledger.ingest_state(
+            conn, self._stream, position.created, position.last_seq, self._now()
+        )
+        if state.epoch != self.epoch:
+            self._batcher.forget_before(1 << 62)  # verdicts kept by sequence: another epoch
         head = await ledger.head(conn)
+        if head.recorded_at is not None:  # a clock set back while we were down
+            self._last_recorded = max(self._last_recorded, head.recorded_at)
         metrics.DATABASE_UP.set(1)
         self.epoch, self.committed_seq, self.head_position = (
             state.epoch,
@@ -284,23 +304,34 @@ class Ingestor:
             logged = await ledger.existing_event_ids(conn, judged.accepted_ids)
             self._batcher.memory.event_ids.put_all(logged, True)
             return
-        if constraint in ("events_stream_seq_key", "dead_letters_stream_seq_key"):
-            raise ledger.LeaseLost(f"stream sequences already logged: {error}")
-        if constraint in ("events_session_started", "events_still_created", "events_asset_created"):
+        if constraint in _OUT_OF_STEP:
+            raise ledger.LeaseLost(f"the log moved under this writer: {error}")
+        if constraint in _CREATIONS:
             return  # the facts will be looked up afresh
         write = judged.write
         refused = await ledger.refused_rows(conn, "events", ledger.EVENT_COLUMNS, write.events)
-        for seq, detail in refused.items():
-            self._batcher.forced[seq] = Rejection(
-                Reason.STORAGE_REFUSED, f"PostgreSQL refused the event: {detail}"
-            )
+        for seq, (row, refusal) in refused.items():
+            kind = getattr(refusal, "constraint_name", None)
+            if kind in _OUT_OF_STEP:
+                raise ledger.LeaseLost(f"the log moved under this writer: {refusal}")
+            if kind == "events_event_id_key":  # logged long ago: a duplicate, not a refusal
+                self._batcher.memory.event_ids.put(row[1], True)
+            elif kind not in _CREATIONS:  # those: the facts are looked up afresh
+                self._batcher.forced[seq] = Rejection(
+                    Reason.STORAGE_REFUSED, f"PostgreSQL refused the event: {_said(refusal)}"
+                )
         unstorable = await ledger.refused_rows(
             conn, "dead_letters", ledger.DEAD_LETTER_COLUMNS, write.dead_letters
         )
-        for seq, detail in unstorable.items():
+        for seq, (_, refusal) in unstorable.items():
+            if getattr(refusal, "constraint_name", None) in _OUT_OF_STEP:
+                raise ledger.LeaseLost(f"the log moved under this writer: {refusal}")
             metrics.UNSTORABLE.inc()
             log.error(
-                "message_unstorable_skipped", stream=self._stream, stream_seq=seq, error=detail
+                "message_unstorable_skipped",
+                stream=self._stream,
+                stream_seq=seq,
+                error=_said(refusal),
             )
             self._batcher.skip.add(seq)
         if not refused and not unstorable:

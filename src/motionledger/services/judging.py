@@ -44,8 +44,14 @@ _IDENTITY: Final = msgspec.json.Decoder(_Identity)
 _HEADERS: Final = msgspec.json.Encoder()
 
 
+def _storable(text: str) -> str:
+    """PostgreSQL text cannot hold U+0000; a dead letter's descriptive columns must never
+    be what keeps it out (the raw bytes stay exact in `raw`)."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _short_str(value: Any) -> str | None:
-    return value[:128].replace("\x00", "\ufffd") if isinstance(value, str) else None
+    return _storable(value[:128]) if isinstance(value, str) else None
 
 
 def _identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
@@ -242,16 +248,16 @@ class Batcher:
         else:
             event_id, session_id, kind = _identity(message.data)
         headers = {
-            name: [v.replace("\x00", "\ufffd") for v in values]
+            _storable(name): [_storable(v) for v in values]
             for name, values in message.header_map().items()
         }
         return (
-            message.subject,
+            _storable(message.subject),
             _HEADERS.encode(headers),
             message.data,
             verdict.reason.value,
-            verdict.detail,
-            verdict.field,
+            _storable(verdict.detail),
+            None if verdict.field is None else _storable(verdict.field),
             event_id,
             session_id,
             kind,

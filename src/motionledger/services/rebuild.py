@@ -138,6 +138,8 @@ async def _rebuild(
     build_seconds = time.monotonic() - started
     reporter.phase("indexing", len(projections))
     await _parallel(dsn, conn, await _index_jobs(conn, projections, reporter))
+    for projection in projections:  # the planner's statistics, ready when they go live
+        await conn.execute(f"ANALYZE production.{pg.shadow(projection.name)}")
     position = target
     ordered = list(statements.values())
     while True:
@@ -219,13 +221,19 @@ async def _parallel(dsn: str, conn: asyncpg.Connection, jobs: list[Job]) -> None
         for job in queue:
             await job(worker_conn)
 
+    tasks: list[asyncio.Task[None]] = []
     try:
         for other in extra:
             await other.execute(_SESSION)
-        await asyncio.gather(*(worker(c) for c in (conn, *extra)))
+        tasks = [asyncio.ensure_future(worker(c)) for c in (conn, *extra)]
+        await asyncio.gather(*tasks)
     finally:
+        # one worker failed: stop the others before anyone uses their connections again
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for other in extra:
-            await other.close()
+            other.terminate()
 
 
 async def _apply(

@@ -90,7 +90,7 @@ def banner(settings: Settings) -> str:
     public = settings.http_host
     if public in ("", "0.0.0.0", "::"):  # noqa: S104 - listening everywhere: name the machine
         public = socket.gethostname()
-    nats_url = (settings.nats_url or "").replace("127.0.0.1", public, 1)
+    nats_url = settings.nats_url or ""
     return "\n".join(
         [
             "motionledger is running (embedded mode: its own NATS and PostgreSQL)",
@@ -150,7 +150,10 @@ async def running(settings: Settings) -> AsyncIterator[Settings]:
             if settings.nats_url is None:
                 with _starting("NATS"):
                     store = data_dir / "nats"
-                    host = settings.http_host
+                    # loopback only, whatever the HTTP address: this broker has no users,
+                    # and publishing to it is writing to the ledger. Producers on other
+                    # hosts need a real broker with credentials (MOTIONLEDGER_NATS_URL).
+                    host = "127.0.0.1"
                     port = settings.embedded_nats_port or nats_port(store, host)
                     nats = NatsProcess(store, host=host, port=port)
                     stack.callback(nats.stop)

@@ -30,7 +30,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from ... import logs
+from ... import logs, metrics
 
 log = logs.get(__name__)
 
@@ -121,6 +121,7 @@ class Puller:
         self._last_activity = time.monotonic()
         self._broken: str | None = None
         self._woken = False
+        self._fresh = False
         # messages the broker still holds for us beyond the last one delivered
         self.stream_pending = 0
         self._sub: Subscription | None = None
@@ -151,6 +152,7 @@ class Puller:
                 to_seq=first_seq - 1,
             )
         self._expected = max(start_seq, first_seq)
+        self._fresh = True  # the first delivery may skip what the broker no longer has
         self._buffer.clear()
         self._broken = None
         self._credit = 0
@@ -175,11 +177,6 @@ class Puller:
         self._woken = True
         self._arrived.set()
 
-    def lose_requests(self) -> None:
-        """Pull requests do not survive a reconnect; ask again at once."""
-        self._credit = 0
-        self._arrived.set()
-
     def backlog_after(self, committed_seq: int) -> int:
         """Messages in the stream past `committed_seq`: delivered to us or still held back."""
         return self.stream_pending + max(0, self._expected - 1 - committed_seq)
@@ -189,6 +186,15 @@ class Puller:
         return len(self._buffer)
 
     def _on_message(self, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
+        # Runs inside nats-py's protocol parser: an exception here would stop the client's
+        # read loop, so none may escape; the ingest loop starts over instead.
+        try:
+            self._take(subject, reply, data, headers)
+        except Exception as error:
+            self._broken = f"undeliverable message: {error!r}"
+        self._arrived.set()
+
+    def _take(self, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
         self._last_activity = time.monotonic()
         if reply:
             tokens = reply.split(b".")
@@ -197,19 +203,30 @@ class Puller:
             base = 2 if len(tokens) == 9 else 4
             seq = int(tokens[base + 3])
             self._credit -= 1
-            if seq != self._expected:
-                if seq < self._expected:
-                    return  # delivered again after a broker restart: already have it
-                self._broken = f"sequence gap: expected {self._expected}, got {seq}"
-            else:
-                self._expected = seq + 1
-                self.stream_pending = int(tokens[base + 6])
-                self._buffer.append(
-                    RawMessage(seq, subject.decode(), data, headers, int(tokens[base + 5]))
+            if seq < self._expected:
+                return  # delivered again after a broker restart: already have it
+            if seq > self._expected:
+                if not self._fresh:
+                    # messages lost in transit (a reconnect): start over from the checkpoint
+                    self._broken = f"sequence gap: expected {self._expected}, got {seq}"
+                    return
+                # The consumer was just created at `_expected`: the broker no longer has
+                # what lies between (deleted or expired). Say so loudly and go on.
+                metrics.STREAM_GAPS.inc(seq - self._expected)
+                log.error(
+                    "stream_messages_missing",
+                    stream=self._stream,
+                    from_seq=self._expected,
+                    to_seq=seq - 1,
                 )
+            self._fresh = False
+            self._expected = seq + 1
+            self.stream_pending = int(tokens[base + 6])
+            # NATS does not require subjects to be UTF-8; the dead letter keeps the raw body
+            text = subject.decode("utf-8", "replace")
+            self._buffer.append(RawMessage(seq, text, data, headers, int(tokens[base + 5])))
         else:
             self._on_status(headers)
-        self._arrived.set()
 
     def _on_status(self, headers: bytes) -> None:
         code = headers[_STATUS_OFFSET : _STATUS_OFFSET + 3]

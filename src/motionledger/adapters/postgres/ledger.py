@@ -9,9 +9,13 @@ from typing import Any, Final
 
 import asyncpg
 
+from ... import logs
 from ...domain.canonical import GENESIS_HASH
 from ...domain.events import TAG_OF, Event
 from ...domain.judge import FactKeys, Knowledge
+from .database import DB_DOWN
+
+log = logs.get(__name__)
 
 # pg_advisory_lock key of the writer lease: one ingesting process per database
 WRITER_LEASE: Final = 0x6D6C_696E_6765_7374
@@ -88,6 +92,7 @@ class LeaseLost(Exception):
 class Head:
     position: int
     hash: bytes
+    recorded_at: datetime | None = None  # of the row at `position`
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,44 +118,66 @@ class BatchWrite:
 
 async def head(conn: asyncpg.Connection) -> Head:
     row = await conn.fetchrow(
-        "SELECT position, hash FROM ledger.events ORDER BY position DESC LIMIT 1"
+        "SELECT position, hash, recorded_at FROM ledger.events ORDER BY position DESC LIMIT 1"
     )
     if row is None:
         return Head(0, GENESIS_HASH)
-    return Head(row["position"], bytes(row["hash"]))
+    return Head(row["position"], bytes(row["hash"]), row["recorded_at"])
+
+
+_NEXT_EPOCH: Final = """
+SELECT greatest(
+    (SELECT coalesce(max(stream_epoch), 0) FROM ledger.events),
+    (SELECT coalesce(max(stream_epoch), 0) FROM ledger.dead_letters),
+    (SELECT coalesce(max(epoch), 0) FROM ledger.ingest_state)
+) + 1
+"""
 
 
 async def ingest_state(
-    conn: asyncpg.Connection, stream: str, created: str, now: datetime
+    conn: asyncpg.Connection, stream: str, created: str, last_seq: int, now: datetime
 ) -> IngestState:
-    """The committed sequence in `stream`; a re-created stream starts a new epoch at 0."""
+    """Where ingestion of `stream` stands: its epoch and the committed sequence.
+
+    Stream sequences restart when the stream is re-created, and go back when the broker
+    lost the tail of its stream (a crash before its disk sync). Either way the sequences
+    ahead would collide with ones already logged, so a new epoch starts — at 0 for a new
+    stream, at the broker's last sequence for a lost tail (what was lost from the broker is
+    safe in the log; what is published next gets those sequence numbers again). Epochs are
+    unique across every stream the database has ingested.
+    """
+    if not created:  # it tells a re-created stream from the same one: never guess
+        raise RuntimeError(f"the broker reported no creation time for stream {stream}")
     row = await conn.fetchrow(
         "SELECT epoch, stream_created, stream_seq FROM ledger.ingest_state WHERE stream = $1",
         stream,
     )
-    if row is None:
-        epoch = await conn.fetchval("SELECT coalesce(max(stream_epoch), 0) + 1 FROM ledger.events")
-        await conn.execute(
-            "INSERT INTO ledger.ingest_state (stream, epoch, stream_created, stream_seq, "
-            "updated_at) VALUES ($1, $2, $3, 0, $4)",
-            stream,
-            epoch,
-            created,
-            now,
+    if row is not None and row["stream_created"] == created:
+        if last_seq >= row["stream_seq"]:
+            return IngestState(row["epoch"], row["stream_seq"])
+        start = last_seq
+        log.error(
+            "stream_lost_its_tail",
+            stream=stream,
+            committed_seq=row["stream_seq"],
+            stream_last_seq=last_seq,
         )
-        return IngestState(epoch, 0)
-    if row["stream_created"] != created:
-        epoch = row["epoch"] + 1
-        await conn.execute(
-            "UPDATE ledger.ingest_state SET epoch = $2, stream_created = $3, stream_seq = 0, "
-            "updated_at = $4 WHERE stream = $1",
-            stream,
-            epoch,
-            created,
-            now,
-        )
-        return IngestState(epoch, 0)
-    return IngestState(row["epoch"], row["stream_seq"])
+    else:
+        start = 0
+        if row is not None:
+            log.warning("stream_recreated", stream=stream, was=row["stream_created"], now=created)
+    epoch = await conn.fetchval(_NEXT_EPOCH)
+    await conn.execute(
+        "INSERT INTO ledger.ingest_state (stream, epoch, stream_created, stream_seq, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream) DO UPDATE SET epoch = $2, "
+        "stream_created = $3, stream_seq = $4, updated_at = $5",
+        stream,
+        epoch,
+        created,
+        start,
+        now,
+    )
+    return IngestState(epoch, start)
 
 
 # Small batches, the common case at live rates, go in as one statement: rows from arrays,
@@ -267,9 +294,10 @@ async def _rollback(conn: asyncpg.Connection) -> None:
 
 async def refused_rows(
     conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
-) -> dict[int, str]:
-    """Rows PostgreSQL will not store, by stream sequence, each tried alone, nothing kept."""
-    refused: dict[int, str] = {}
+) -> dict[int, tuple[tuple[Any, ...], asyncpg.PostgresError]]:
+    """Rows PostgreSQL will not store, by stream sequence, with the error; each row is
+    tried alone, and nothing is kept."""
+    refused: dict[int, tuple[tuple[Any, ...], asyncpg.PostgresError]] = {}
     seq_index = list(columns).index("stream_seq")
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     insert = f"INSERT INTO ledger.{table} ({', '.join(columns)}) VALUES ({placeholders})"
@@ -281,12 +309,10 @@ async def refused_rows(
             await savepoint.start()
             try:
                 await conn.execute(insert, *row)
-            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
-                refused[row[seq_index]] = f"{type(error).__name__}: {error}"[:1000]
             except asyncpg.PostgresError as error:
-                if isinstance(error, asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+                if isinstance(error, DB_DOWN):
                     raise
-                refused[row[seq_index]] = f"{type(error).__name__}: {error}"[:1000]
+                refused[row[seq_index]] = (row, error)
             finally:
                 await savepoint.rollback()
     finally:
