@@ -255,7 +255,8 @@ class Puller:
         """Up to `batch` messages, in stream order; [] when none came within `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
-            if self._broken is not None:
+            # what arrived before the break is complete and in order: hand it out first
+            if self._broken is not None and not self._buffer:
                 raise PullBroken(self._broken)
             if self._buffer:
                 take = min(len(self._buffer), self._batch)
