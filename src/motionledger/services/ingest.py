@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 from nats.aio.client import Client
@@ -30,6 +29,7 @@ from nats.errors import Error as NatsError
 from .. import logs, metrics
 from ..adapters.nats import broker
 from ..adapters.nats.puller import PullBroken, Puller, RawMessage, consumer_name
+from ..adapters.nats.watchdog import StallWatchdog
 from ..adapters.postgres import ledger
 from ..adapters.postgres.database import DB_DOWN, connect, take_lease
 from ..domain.reasons import Reason, Rejection
@@ -194,7 +194,7 @@ class Ingestor:
             head=head.position,
         )
         inflight: _InFlight | None = None
-        watchdog = _Watchdog(self._js, self._stream)
+        watchdog = StallWatchdog(self._js, self._stream)
         try:
             while not stop.is_set():
                 messages = await self._puller.next_batch(timeout=0.25)
@@ -384,33 +384,3 @@ class Ingestor:
         now = datetime.now(UTC)
         self._last_recorded = max(now, self._last_recorded)
         return self._last_recorded
-
-
-class _Watchdog:
-    """A pull can stall silently after a broker restart (nats.py #504): when nothing has
-    arrived for a while but the stream holds more than is committed, start over."""
-
-    def __init__(
-        self, js: Any, stream: str, every_s: float = 2.0, stalled_after_s: float = 6.0
-    ) -> None:
-        self._js, self._stream = js, stream
-        self._every, self._stalled_after = every_s, stalled_after_s
-        self._checked = self._progress = time.monotonic()
-
-    def progress(self) -> None:
-        self._progress = time.monotonic()
-
-    async def check(self, committed_seq: int, buffered: int, busy: bool) -> None:
-        now = time.monotonic()
-        if now - self._checked < self._every:
-            return
-        self._checked = now
-        position = await broker.stream_position(self._js, self._stream)
-        metrics.CONSUMER_PENDING.set(max(0, position.last_seq - committed_seq))
-        if (
-            position.last_seq > committed_seq
-            and not buffered
-            and not busy
-            and now - self._progress > self._stalled_after
-        ):
-            raise PullBroken(f"stalled: stream at {position.last_seq}, committed {committed_seq}")
