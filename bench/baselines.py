@@ -26,7 +26,7 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from motionledger.adapters.postgres.database import connect
-from motionledger.adapters.postgres.ledger import EVENT_COLUMNS
+from motionledger.adapters.postgres.log_rows import EVENT_COLUMNS
 
 NAIVE_TABLE = """
 CREATE TABLE IF NOT EXISTS naive_events (

@@ -36,7 +36,7 @@ from motionledger.adapters.embedded.nats import NatsProcess
 from motionledger.adapters.embedded.postgres import PostgresProcess
 from motionledger.adapters.embedded.processes import free_port
 from motionledger.adapters.postgres.database import answers, connect, migrate, with_database
-from motionledger.adapters.postgres.ledger import WRITER_LEASE
+from motionledger.adapters.postgres.locks import Lock
 
 LOCAL_POSTGRES = "postgresql://root@127.0.0.1:5432/postgres"
 
@@ -190,7 +190,7 @@ class Daemon:
         """Start serve; with `hold`, the bench owns the writer lease, so serve waits."""
         if hold:
             self._lease = await asyncpg.connect(self.database_url)
-            await self._lease.execute("SELECT pg_advisory_lock($1)", WRITER_LEASE)
+            await self._lease.execute("SELECT pg_advisory_lock($1)", int(Lock.WRITER))
         env = self.infra.env(self.database_url, self.stream, self.root, self.port)
         with open(self.log_path, "ab") as log:  # noqa: ASYNC230 - a moment, once per run
             self.process = subprocess.Popen(  # noqa: ASYNC220 - psutil and signals want Popen
@@ -221,7 +221,7 @@ class Daemon:
     async def release(self) -> None:
         """Let serve take the writer lease: ingestion starts now."""
         assert self._lease is not None
-        await self._lease.execute("SELECT pg_advisory_unlock($1)", WRITER_LEASE)
+        await self._lease.execute("SELECT pg_advisory_unlock($1)", int(Lock.WRITER))
         await self._lease.close()
         self._lease = None
 

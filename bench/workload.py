@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from motionledger.adapters.postgres.database import connect
-from motionledger.adapters.postgres.ledger import EVENT_COLUMNS, event_row
+from motionledger.adapters.postgres.log_rows import EVENT_COLUMNS, event_row
 from motionledger.domain.canonical import GENESIS_HASH, canonical_json, chain_hash
 from motionledger.domain.events import Event
 from motionledger.producer import Prepared, Producer

@@ -16,6 +16,10 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import Meta
 
+from .errors import SettingsError
+
+__all__ = ["ENV_PREFIX", "Settings", "SettingsError", "load", "seconds"]
+
 ENV_PREFIX: Final = "MOTIONLEDGER_"
 DEFAULT_CONFIG: Final = Path("config/motionledger.toml")
 
@@ -23,10 +27,6 @@ Port = Annotated[int, Meta(ge=0, le=65535)]
 Positive = Annotated[int, Meta(gt=0)]
 Token = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]+$")]
 Duration = Annotated[str, Meta(pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$")]
-
-
-class SettingsError(ValueError):
-    """A setting has a bad value or an unknown name; the message names it."""
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

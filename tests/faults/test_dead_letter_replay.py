@@ -13,7 +13,8 @@ import msgspec
 from nats.aio.client import Client
 
 from motionledger.adapters.postgres.database import connect
-from motionledger.services.replay import REPLAY_HEADER, msg_id, replay, run_replay, verdicts
+from motionledger.cli.replay import run_replay
+from motionledger.services.replay import REPLAY_HEADER, msg_id, replay, verdicts
 from motionledger.services.verify import verify_chain
 from motionledger.settings import Settings
 from tests.support import events as ev

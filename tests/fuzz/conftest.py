@@ -13,7 +13,7 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from motionledger.services.daemon import Resources
+from motionledger.daemon import Runtime
 from motionledger.settings import Settings
 from tests.support.ledger import running_ledger
 
@@ -23,7 +23,7 @@ class Ledger:
     settings: Settings
     db: asyncpg.Connection
     js: JetStreamContext
-    resources: Resources
+    resources: Runtime
 
     @property
     def root(self) -> str:

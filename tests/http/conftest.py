@@ -11,7 +11,7 @@ import httpx
 import msgspec
 import pytest
 
-from motionledger.services.daemon import Resources
+from motionledger.daemon import Runtime
 from motionledger.settings import Settings
 from tests.support.ledger import running_ledger
 
@@ -35,7 +35,7 @@ class Answer(msgspec.Struct):
 
 
 class Api:
-    def __init__(self, http: httpx.AsyncClient, res: Resources) -> None:
+    def __init__(self, http: httpx.AsyncClient, res: Runtime) -> None:
         self.http = http
         self.res = res
 

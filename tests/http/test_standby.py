@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from motionledger.adapters.embedded.processes import free_port
-from motionledger.services.daemon import Resources, serve
+from motionledger.daemon import Runtime, serve
 from motionledger.settings import Settings
 from tests.http.conftest import Api
 from tests.support.ledger import ServeProcess
@@ -25,11 +25,11 @@ async def test_a_standby_process_answers_writes_once_the_active_one_projected(
     try:
         await active.wait_ready()
         standby_settings = settings.replace(http_port=free_port())
-        started: asyncio.Future[Resources] = asyncio.get_running_loop().create_future()
+        started: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
         task = asyncio.ensure_future(serve(standby_settings, stop=stop, started=started.set_result))
         res = await asyncio.wait_for(started, 20)
         deadline = time.monotonic() + 20
-        while res.production is None or not res.production.waiters.ready:
+        while res.services is None or not res.services.waiters.ready:
             assert time.monotonic() < deadline, "standby's waiters never listened"
             await asyncio.sleep(0.02)
         base = f"http://127.0.0.1:{standby_settings.http_port}"
@@ -45,7 +45,7 @@ async def test_a_standby_process_answers_writes_once_the_active_one_projected(
             assert (ghost.status, ghost.error["code"]) == (409, "unknown_session")
         assert res.ingestor is not None
         assert not res.ingestor.active  # the other process ingests
-        assert not res.production.projector.active  # and projects
+        assert not res.services.projector.active  # and projects
     finally:
         stop.set()
         if task is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from motionledger.adapters.embedded.nats import NatsProcess
-from motionledger.services.daemon import serve
+from motionledger.daemon import serve
 from motionledger.settings import Settings
 from tests.http.conftest import Api
 from tests.support.ledger import running_ledger

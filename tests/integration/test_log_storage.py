@@ -11,6 +11,7 @@ import pytest
 from nats.aio.client import Client
 
 from motionledger.adapters.postgres.database import connect, migrate, migrations
+from motionledger.errors import MigrationError
 from motionledger.settings import Settings
 from tests.support import databases
 from tests.support import events as ev
@@ -72,7 +73,7 @@ async def test_migrate_is_idempotent_and_safe_to_race(pg_admin_url: str) -> None
 
 async def test_a_changed_migration_is_refused(db: asyncpg.Connection) -> None:
     await db.execute("UPDATE ledger.schema_migrations SET checksum = 'x' WHERE version = 1")
-    with pytest.raises(RuntimeError, match="changed after it was applied"):
+    with pytest.raises(MigrationError, match="changed after it was applied"):
         await migrate(db)
 
 

@@ -185,25 +185,23 @@ async def _at(db: asyncpg.Connection, head: int) -> bool:
 async def test_readiness_fails_while_a_projection_lags(
     database_url: str, db: asyncpg.Connection
 ) -> None:
-    from motionledger.services.health import Health
-    from motionledger.services.production import register_checks
+    from motionledger.daemon.runtime import Runtime
     from motionledger.settings import Settings
 
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        health = Health()
-        register_checks(health, Settings(ready_max_lag_ms=50), lambda: pool)
-        assert (await health.readiness()).ready
+        runtime = Runtime(Settings(ready_max_lag_ms=50), pool=pool)
+        assert (await runtime.check_projections())[0]
         await append(db, random_log(random.Random(8), 20))
         await asyncio.sleep(0.1)
-        report = await health.readiness()
-        assert not report.ready
-        assert report.checks["projections"].detail["cameras"]["lagMs"] >= 50
+        ready, detail = await runtime.check_projections()
+        assert not ready
+        assert detail["cameras"]["lagMs"] >= 50  # type: ignore[index]
         async with projecting(Projector(database_url, poll_s=0.05)):
-            await until(lambda: _ready(health), 10, "ready once caught up")
+            await until(lambda: _ready(runtime), 10, "ready once caught up")
     finally:
         await pool.close()
 
 
-async def _ready(health: object) -> bool:
-    return bool((await health.readiness()).ready)  # type: ignore[attr-defined]
+async def _ready(runtime: object) -> bool:
+    return bool((await runtime.check_projections())[0])  # type: ignore[attr-defined]

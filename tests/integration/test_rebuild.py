@@ -15,7 +15,8 @@ from nats.aio.client import Client
 
 from motionledger.adapters.postgres.projections import Applier
 from motionledger.domain.projections import PROJECTIONS
-from motionledger.services.rebuild import RebuildBusy, rebuild
+from motionledger.errors import RebuildBusy
+from motionledger.services.rebuild import rebuild
 from motionledger.settings import Settings
 from tests.integration.test_projection_contract import random_log
 from tests.integration.test_projection_projector import min_position, until

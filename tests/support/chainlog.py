@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from motionledger.adapters.postgres.ledger import EVENT_COLUMNS, head
+from motionledger.adapters.postgres.ledger import head
+from motionledger.adapters.postgres.log_rows import EVENT_COLUMNS
 from motionledger.domain.canonical import canonical_json, chain_hash
 from motionledger.domain.events import DECODER
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from motionledger.services.daemon import Resources, serve
+from motionledger.daemon import Runtime, serve
 from motionledger.settings import Settings
 
 
@@ -31,10 +31,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def running_ledger(settings: Settings, timeout: float = 20) -> AsyncIterator[Resources]:
+async def running_ledger(settings: Settings, timeout: float = 20) -> AsyncIterator[Runtime]:
     """`serve` in this event loop; yields once it ingests. Stops (drains) on exit."""
     stop = asyncio.Event()
-    ready: asyncio.Future[Resources] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
     task = asyncio.ensure_future(serve(settings, stop=stop, started=ready.set_result))
     try:
         done, _ = await asyncio.wait({task, ready}, timeout=timeout, return_when="FIRST_COMPLETED")

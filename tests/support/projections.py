@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from motionledger.adapters.postgres import ledger
+from motionledger.adapters.postgres import ledger, log_rows
 from motionledger.domain.canonical import chain_hash
 from motionledger.domain.decoding import Decoded, decode_event
 from motionledger.domain.events import DECODER, AnyEvent
@@ -47,11 +47,11 @@ async def append(
             previous = chain_hash(previous, position, event.event_id, decoded.body)
             at = recorded_at or next_time()
             rows.append(
-                ledger.event_row(position, event, decoded.body, at, 1, position, at, previous)
+                log_rows.event_row(position, event, decoded.body, at, 1, position, at, previous)
             )
             logged.append(Logged(position, at, event))
         await c.copy_records_to_table(
-            "events", schema_name="ledger", records=rows, columns=ledger.EVENT_COLUMNS
+            "events", schema_name="ledger", records=rows, columns=log_rows.EVENT_COLUMNS
         )
     return logged
 

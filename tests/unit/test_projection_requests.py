@@ -13,7 +13,8 @@ from motionledger.domain.projections import PROJECTIONS
 from motionledger.domain.requests import BY_PATH, WRITES, EventBatchBody
 from motionledger.domain.rows import ROWS, EventsPage, Timeline
 from motionledger.domain.uuid7 import timestamp_ms, uuid7
-from motionledger.services.queries import BadCursor, decode_cursor, encode_cursor
+from motionledger.errors import BadCursor
+from motionledger.services.queries import decode_cursor, encode_cursor
 
 
 def test_there_are_eleven_single_event_write_routes() -> None:

@@ -13,7 +13,7 @@ from typing import Any, Final
 import msgspec
 
 from .canonical import canonical_json
-from .events import DECODER, EVENT_TYPE_BY_TAG, AnyEvent, Event
+from .events import DECODER, EVENT_TYPE_BY_TAG, AnyEvent, Event, subject_for
 from .reasons import Reason, Rejection
 
 
@@ -91,7 +91,7 @@ def decode_event(raw: bytes, max_bytes: int) -> Decoded | Rejection:
 
 def check_subject(event: Event, subject: str, root: str) -> Rejection | None:
     """An event travels only on `<root>.<lane>.<sessionId>`."""
-    expected = f"{root}.{event.lane}.{event.session_id}"
+    expected = subject_for(root, event)
     if subject == expected:
         return None
     return Rejection(

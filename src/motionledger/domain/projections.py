@@ -283,9 +283,12 @@ FED_BY: Final[dict[type[Event], Projection]] = {
 }
 
 
+def unknown(names: list[str] | tuple[str, ...]) -> list[str]:
+    """Those of `names` that name no projection."""
+    return [n for n in names if n not in BY_NAME]
+
+
 def select(names: list[str] | tuple[str, ...]) -> tuple[Projection, ...]:
-    """Projections by table name, in canonical order; unknown names raise KeyError."""
-    unknown = [n for n in names if n not in BY_NAME]
-    if unknown:
-        raise KeyError(f"unknown projection {unknown[0]!r}; known: {', '.join(NAMES)}")
+    """Projections by table name (all of them for none), in canonical order; the names
+    must be known (see `unknown`)."""
     return tuple(p for p in PROJECTIONS if p.name in names) if names else PROJECTIONS

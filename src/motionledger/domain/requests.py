@@ -161,7 +161,6 @@ WRITES: Final[tuple[Write, ...]] = (
 BY_PATH: Final[dict[str, Write]] = {w.path: w for w in WRITES}
 
 # /production/event/batch: one sessionId, then director events without it (or with the same)
-DIRECTOR: Final = BY_PATH["event"]
 BatchItem: Final = body_struct("EventBatchItem", DirectorEvent, optional=("event_id", "session_id"))
 EventBatchBody: Final = msgspec.defstruct(
     "EventBatchBody",

@@ -100,7 +100,7 @@ EventsPage: Final = msgspec.defstruct(
 )
 
 
-class Pending(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+class PendingWrite(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """A write not decided within the wait budget: it is in the stream and will be judged."""
 
     event_id: str  # of a batch: its last event

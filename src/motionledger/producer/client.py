@@ -35,7 +35,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 import nats
@@ -46,7 +46,8 @@ from nats.errors import Error as NatsError
 
 from .. import logs
 from ..adapters.nats.puller import tap_messages
-from ..domain.events import DECODER, ENCODER, AnyEvent
+from ..adapters.nats.replies import STATUS_OFFSET
+from ..domain.events import DECODER, ENCODER, AnyEvent, subject_for
 from ..domain.uuid7 import uuid7
 from .wire import (
     PIPELINED,
@@ -62,8 +63,6 @@ from .wire import (
 )
 
 log = logs.get(__name__)
-
-_STATUS_OFFSET: Final = len(b"NATS/1.0 ")
 
 
 class Producer:
@@ -208,7 +207,7 @@ class Producer:
             DECODER.decode(body)  # the ledger's own check, before the ledger has to reject it
         except msgspec.ValidationError as error:
             raise InvalidEvent(str(error)) from None
-        subject = f"{self._root}.{typed.lane}.{typed.session_id}"
+        subject = subject_for(self._root, typed)
         fenced = self._fence_enabled and not isinstance(typed, PIPELINED)
         return Prepared(typed, subject, body, fenced)
 
@@ -292,7 +291,7 @@ class Producer:
         if pending is None:
             return  # the ack of an earlier attempt of something already acknowledged
         if headers and not data:
-            code = headers[_STATUS_OFFSET : _STATUS_OFFSET + 3]
+            code = headers[STATUS_OFFSET : STATUS_OFFSET + 3]
             if code == b"503":  # no responders: the stream is not (yet) there; try again
                 pending.resend_at = time.monotonic() + self._backoff(pending)
                 return

@@ -16,7 +16,8 @@ from typing import Any, Final, cast
 import msgspec
 
 from ..adapters.nats.puller import RawMessage
-from ..adapters.postgres.ledger import BatchWrite, DeadLetterRow, EventRow, Head, event_row
+from ..adapters.postgres.ledger import BatchWrite, Head
+from ..adapters.postgres.log_rows import DeadLetterRow, EventRow, event_row
 from ..domain.canonical import chain_hash
 from ..domain.decoding import Decoded, check_subject, decode_event
 from ..domain.events import LANES, TAG_OF, Event
@@ -77,7 +78,6 @@ class Judged:
     published_ns: dict[type[Event], list[int]] = field(default_factory=dict)  # accepted
     reasons: Counter[str] = field(default_factory=Counter)
     accepted_ids: list[str] = field(default_factory=list)
-    skipped: int = 0
 
     def counts(self) -> Counter[tuple[str, str, str]]:
         out = Counter(self.other_counts)
@@ -185,11 +185,18 @@ class Batcher:
         events: list[EventRow] = []
         dead: list[DeadLetterRow] = []
         position, last_hash = head.position, head.hash
-        judged = Judged(
-            BatchWrite(stream, epoch, from_seq, messages[-1].seq, events, dead, 0, recorded_at, 0),
-            head,
+        write = BatchWrite(
+            stream=stream,
+            epoch=epoch,
+            from_seq=from_seq,
+            to_seq=messages[-1].seq,
+            events=events,
+            dead_letters=dead,
+            duplicates=0,
+            recorded_at=recorded_at,
+            head=0,
         )
-        judged.skipped = len(messages) - len(decoded)
+        judged = Judged(write, head)
         duplicates = 0
         stamps = judged.published_ns
         for (message, outcome), verdict in zip(decoded, verdicts, strict=True):
@@ -251,18 +258,18 @@ class Batcher:
             _storable(name): [_storable(v) for v in values]
             for name, values in message.header_map().items()
         }
-        return (
-            _storable(message.subject),
-            _HEADERS.encode(headers),
-            message.data,
-            verdict.reason.value,
-            _storable(verdict.detail),
-            None if verdict.field is None else _storable(verdict.field),
-            event_id,
-            session_id,
-            kind,
-            datetime.fromtimestamp(message.published_ns / 1e9, UTC),
-            recorded_at,
-            epoch,
-            message.seq,
+        return DeadLetterRow(
+            subject=_storable(message.subject),
+            headers=_HEADERS.encode(headers),
+            raw=message.data,
+            reason=verdict.reason.value,
+            detail=_storable(verdict.detail),
+            field=None if verdict.field is None else _storable(verdict.field),
+            event_id=event_id,
+            session_id=session_id,
+            type=kind,
+            received_at=datetime.fromtimestamp(message.published_ns / 1e9, UTC),
+            recorded_at=recorded_at,
+            stream_epoch=epoch,
+            stream_seq=message.seq,
         )

@@ -27,14 +27,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-import asyncpg
-
 from .. import logs, metrics
-from ..adapters.postgres import ledger
-from ..adapters.postgres.database import DB_DOWN, connect, take_lease
-from ..adapters.postgres.projections import PROJECTOR_LEASE, Applier, Step
+from ..adapters.postgres import projections as pg
+from ..adapters.postgres.database import Connection
+from ..adapters.postgres.locks import Lock
+from ..adapters.postgres.projections import Applier, Step
 from ..domain.projections import PROJECTIONS, Projection
-from .backoff import Backoff
+from .worker import Worker
 
 log = logs.get(__name__)
 
@@ -61,8 +60,7 @@ class Projector:
         self._poll_s = poll_s
         self._on_projected = on_projected
         self._wake = asyncio.Event()
-        self._backoff = Backoff()
-        self.active = False  # holds the lease and projects
+        self._worker = Worker("projector", dsn, self._work, lease=Lock.PROJECTOR)
         self.position = 0  # the lowest checkpoint of its tables after the last batch
         self.head = 0  # the highest log position it knows of
         self._commits: deque[tuple[int, float]] = deque()  # (head, heard at) not yet applied
@@ -71,7 +69,7 @@ class Projector:
         """New events are in the log (up to `head`, if known): apply them now."""
         if head is not None and head > self.head:
             self.head = head
-            if self.active and len(self._commits) < 10_000:
+            if self._worker.active and len(self._commits) < 10_000:
                 # when this ingest commit was heard of: its commit-to-visible delay is measured
                 self._commits.append((head, time.monotonic()))
         self._wake.set()
@@ -82,43 +80,27 @@ class Projector:
             return
         self.wake()
 
+    @property
+    def active(self) -> bool:
+        """Holds the projector lease and projects (else it stands by)."""
+        return self._worker.active
+
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await connect(self._dsn, timeout=5)
-                # The read tables are derived data: a commit lost to a database crash takes
-                # its checkpoint with it (same transaction, WAL order), and the batch is
-                # applied again from the durable log. Not waiting for the flush halves a
-                # batch's latency under load.
-                await conn.execute("SET synchronous_commit = off")
-                if not await self._lease(conn, stop):
-                    break
-                self._commits.clear()
-                self.active = True
-                log.info("projector_active", projections=[p.name for p in self._projections])
-                await conn.add_listener(ledger.LOG_CHANNEL, self._notified)
-                await self._project(conn, stop)
-            except DB_DOWN as error:
-                log.warning("projector_database_unavailable", error=str(error) or repr(error))
-                await self._backoff.sleep(stop)
-            except Exception as error:
-                # a bug or a refused batch: say so loudly, start over from the checkpoints
-                log.exception("projector_failed", error=repr(error))
-                await self._backoff.sleep(stop)
-            finally:
-                self.active = False
-                if conn is not None:
-                    conn.terminate()  # releases the lease at once
+        await self._worker.run(stop)
         log.info("projector_stopped", position=self.position)
 
-    async def _lease(self, conn: asyncpg.Connection, stop: asyncio.Event) -> bool:
-        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", PROJECTOR_LEASE):
-            return True
-        log.info("projector_standby", reason="another process holds the projector lease")
-        return await take_lease(conn, PROJECTOR_LEASE, stop)
+    async def _work(self, conn: Connection, stop: asyncio.Event) -> None:
+        """Holding the lease: project until stopped (a failure goes back to the worker loop,
+        which starts over from the checkpoints)."""
+        # The read tables are derived data: a commit lost to a database crash takes its
+        # checkpoint with it (same transaction, WAL order), and the batch is applied again
+        # from the durable log. Not waiting for the flush halves a batch's latency under load.
+        await pg.prepare_projector(conn, self._notified)
+        self._commits.clear()
+        log.info("projector_projecting", projections=[p.name for p in self._projections])
+        await self._project(conn, stop)
 
-    async def _project(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+    async def _project(self, conn: Connection, stop: asyncio.Event) -> None:
         last_step = 0.0
         while not stop.is_set():
             pause = last_step + PACE_S - time.monotonic()
@@ -127,7 +109,7 @@ class Projector:
             last_step = time.monotonic()
             self._wake.clear()  # before reading: a wake-up during the batch is not lost
             step = await self._applier.step(conn)
-            self._backoff.reset()
+            self._worker.backoff.reset()
             self._observe(step)
             if step.events and self._on_projected is not None:
                 self._on_projected(step.position)

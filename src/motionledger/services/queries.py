@@ -12,21 +12,14 @@ import binascii
 from collections.abc import Sequence
 from typing import Final
 
-import asyncpg
-
-from ..adapters.postgres import reads
+from ..adapters.postgres.database import Pool
+from ..adapters.postgres.reads import ReadStore
 from ..domain.events import MAX_EPOCH_MS
-
-
-class NotFound(Exception):
-    pass
-
-
-class BadCursor(ValueError):
-    pass
-
+from ..errors import BadCursor, NotFound
 
 _START: Final = (-1, 0)  # before every event: timestamps are >= 0
+# positions are bigints: a cursor naming a larger one is not one this endpoint made
+_MAX_POSITION: Final = (1 << 63) - 1
 
 
 def encode_cursor(timestamp_ms: int, position: int) -> str:
@@ -44,7 +37,7 @@ def decode_cursor(cursor: str | None) -> tuple[int, int]:
         key = int(timestamp), int(position)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadCursor("not a cursor this endpoint made; pass continueCursor back") from None
-    if version != "1" or not (-1 <= key[0] <= MAX_EPOCH_MS) or key[1] < 0:
+    if version != "1" or not (-1 <= key[0] <= MAX_EPOCH_MS) or not 0 <= key[1] <= _MAX_POSITION:
         raise BadCursor("not a cursor this endpoint made; pass continueCursor back")
     return key
 
@@ -54,40 +47,36 @@ def _json_list(items: Sequence[str]) -> bytes:
 
 
 class Queries:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, pool: Pool) -> None:
+        self._store = ReadStore(pool)
 
     async def _known(self, session_id: str) -> None:
-        if not await self._pool.fetchval(reads.SESSION_EXISTS, session_id):
+        if not await self._store.session_exists(session_id):
             raise NotFound(f"session {session_id} is unknown")
 
-    async def _list(self, sql: str, session_id: str, *args: object) -> bytes:
-        rows = await self._pool.fetch(sql, session_id, *args)
+    async def _list(self, rows: list[str], session_id: str) -> bytes:
         if not rows:
             await self._known(session_id)  # an empty list, or a 404
-        return _json_list([row[0] for row in rows])
+        return _json_list(rows)
 
     async def session(self, session_id: str) -> bytes:
-        found = await self._pool.fetchval(reads.SESSION, session_id)
+        found = await self._store.session(session_id)
         if found is None:
             raise NotFound(f"session {session_id} is unknown")
-        return str(found).encode()
+        return found.encode()
 
     async def active(self, session_type: str | None) -> bytes:
-        if session_type is None:
-            found = await self._pool.fetchval(reads.ACTIVE)
-        else:
-            found = await self._pool.fetchval(reads.ACTIVE_OF_TYPE, session_type)
-        return b"null" if found is None else str(found).encode()
+        found = await self._store.active(session_type)
+        return b"null" if found is None else found.encode()
 
     async def timeline(self, session_id: str, start: int, end: int, limit: int) -> bytes:
-        found = await self._pool.fetchval(reads.TIMELINE, session_id, start, end, limit)
+        found = await self._store.timeline(session_id, start, end, limit)
         if found is None:
             raise NotFound(f"session {session_id} is unknown")
-        return str(found).encode()
+        return found.encode()
 
     async def cameras(self, session_id: str) -> bytes:
-        return await self._list(reads.CAMERAS_OF, session_id)
+        return await self._list(await self._store.cameras(session_id), session_id)
 
     async def events(
         self,
@@ -98,10 +87,10 @@ class Queries:
         camera_id: str | None,
     ) -> bytes:
         after = decode_cursor(cursor)
-        sql = _EVENTS[(event_type is not None, camera_id is not None)]
-        filters = [f for f in (event_type, camera_id) if f is not None]
         # one row more than asked: whether it exists says if this is the last page
-        rows = await self._pool.fetch(sql, session_id, *after, num_items + 1, *filters)
+        rows = await self._store.events_page(
+            session_id, after, num_items + 1, event_type, camera_id
+        )
         if not rows:
             await self._known(session_id)
         page = rows[:num_items]
@@ -122,31 +111,19 @@ class Queries:
     async def stills(
         self, session_id: str, limit: int, camera_id: str | None, favorites_only: bool
     ) -> bytes:
-        sql = _STILLS[(camera_id is not None, favorites_only)]
-        args = (limit,) if camera_id is None else (limit, camera_id)
-        return await self._list(sql, session_id, *args)
+        rows = await self._store.stills(session_id, limit, camera_id, favorites_only)
+        return await self._list(rows, session_id)
 
     async def music(self, session_id: str, limit: int) -> bytes:
-        return await self._list(reads.MUSIC, session_id, limit)
+        return await self._list(await self._store.music(session_id, limit), session_id)
 
     async def assets(self, session_id: str, asset_type: str | None) -> bytes:
-        if asset_type is None:
-            return await self._list(_ASSETS[False], session_id)
-        return await self._list(_ASSETS[True], session_id, asset_type)
+        return await self._list(await self._store.assets(session_id, asset_type), session_id)
 
     async def camera_row(self, session_id: str, camera_id: str) -> bytes | None:
-        found = await self._pool.fetchval(reads.CAMERA, f"{session_id}:{camera_id}")
-        return None if found is None else str(found).encode()
+        found = await self._store.camera(session_id, camera_id)
+        return None if found is None else found.encode()
 
     async def still_row(self, still_id: str) -> bytes | None:
-        found = await self._pool.fetchval(reads.STILL, still_id)
-        return None if found is None else str(found).encode()
-
-
-_EVENTS: Final = {
-    (t, c): reads.events_page(event_type=t, camera=c) for t in (False, True) for c in (False, True)
-}
-_STILLS: Final = {
-    (c, f): reads.stills(camera=c, favorites=f) for c in (False, True) for f in (False, True)
-}
-_ASSETS: Final = {a: reads.assets(asset_type=a) for a in (False, True)}
+        found = await self._store.still(still_id)
+        return None if found is None else found.encode()

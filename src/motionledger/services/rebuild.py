@@ -22,28 +22,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
-
-import asyncpg
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from typing import Final, Protocol
 
 from .. import logs
 from ..adapters.postgres import projections as pg
-from ..adapters.postgres.database import connect
+from ..adapters.postgres import shadows
+from ..adapters.postgres.database import Connection, connect, discard, is_open
 from ..adapters.postgres.projection_sql import bulk_statement
-from ..domain.projections import Projection, select
+from ..domain.projections import NAMES, Projection, select, unknown
+from ..errors import Contended, RebuildBusy, UnknownProjection
 
 log = logs.get(__name__)
 
@@ -51,20 +38,14 @@ CHUNK: Final = 50_000  # log positions per bulk transaction
 # connections that load and index the shadows side by side: Python only waits here, so
 # the database may use every core for a rebuild
 WORKERS: Final = 2
-_SESSION: Final = (
-    "SET synchronous_commit = off; SET work_mem = '64MB'; SET maintenance_work_mem = '256MB'"
-)
-Job = Callable[[asyncpg.Connection], Awaitable[None]]
+Job = Callable[[Connection], Awaitable[None]]
 CLOSE_ENOUGH: Final = 5_000  # positions the shadows may trail before the swap's own catch-up
-SWAP_LOCK_TIMEOUT: Final = "2s"  # queued readers wait at most this long behind the swap
 SWAP_ATTEMPTS: Final = 10
 
 
-class RebuildBusy(RuntimeError):
-    pass
-
-
 class Reporter(Protocol):
+    """Told how the rebuild goes (the CLI draws a progress bar from it)."""
+
     def phase(self, description: str, total: int | None, completed: int = 0) -> None: ...
 
     def advance(self, positions: float) -> None: ...
@@ -87,6 +68,11 @@ class Rebuilt:
     build_seconds: float  # the bulk load from position 0 (what the rate is taken over)
     built_positions: int
 
+    @property
+    def rate(self) -> float:
+        """Events per second while building."""
+        return self.built_positions / self.build_seconds if self.build_seconds else 0.0
+
 
 async def rebuild(
     dsn: str,
@@ -96,29 +82,29 @@ async def rebuild(
     chunk: int = CHUNK,
 ) -> Rebuilt:
     """Rebuild the named read tables (all six when none are named) and swap them in."""
+    missing = unknown(tuple(names))
+    if missing:
+        raise UnknownProjection(f"unknown projection {missing[0]!r}; known: {', '.join(NAMES)}")
     projections = select(tuple(names))
     reporter = reporter or _Silent()
     started = time.monotonic()
     conn = await connect(dsn)
     try:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", pg.REBUILD_LOCK):
+        if not await shadows.begin_rebuild(conn):
             raise RebuildBusy("another rebuild is running against this database")
-        # A crash before the swap leaves only shadows, dropped by the next rebuild: the bulk
-        # load need not wait for each commit to be flushed.
-        await conn.execute(_SESSION)
         try:
             return await _rebuild(dsn, conn, projections, reporter, chunk, started)
         except BaseException:
-            if not conn.is_closed():
-                await pg.drop_shadows(conn, [p.name for p in projections])
+            if is_open(conn):
+                await shadows.drop_shadows(conn, [p.name for p in projections])
             raise
     finally:
-        await conn.close()
+        discard(conn)
 
 
 async def _rebuild(
     dsn: str,
-    conn: asyncpg.Connection,
+    conn: Connection,
     projections: tuple[Projection, ...],
     reporter: Reporter,
     chunk: int,
@@ -126,11 +112,13 @@ async def _rebuild(
 ) -> Rebuilt:
     names = tuple(p.name for p in projections)
     for projection in projections:
-        await pg.create_shadow(conn, projection.name)
+        await shadows.create_shadow(conn, projection.name)
         if projection.patches:  # folding patches into rows looks rows up by id
-            await pg.create_indexes(conn, projection.name, unique=True)
+            await shadows.create_indexes(conn, projection.name, unique=True)
     # one statement per table: each scans the range alone, so Postgres streams it
-    statements = {p.name: bulk_statement(p, f"production.{pg.shadow(p.name)}") for p in projections}
+    statements = {
+        p.name: bulk_statement(p, f"production.{shadows.shadow(p.name)}") for p in projections
+    }
     target = await pg.head(conn)
     log.debug("rebuild_started", projections=names, head=target)
     reporter.phase("building", target)
@@ -138,8 +126,8 @@ async def _rebuild(
     build_seconds = time.monotonic() - started
     reporter.phase("indexing", len(projections))
     await _parallel(dsn, conn, await _index_jobs(conn, projections, reporter))
-    for projection in projections:  # the planner's statistics, ready when they go live
-        await conn.execute(f"ANALYZE production.{pg.shadow(projection.name)}")
+    for projection in projections:
+        await shadows.analyze(conn, projection.name)
     position = target
     ordered = list(statements.values())
     while True:
@@ -151,7 +139,7 @@ async def _rebuild(
     reporter.phase("swapping in", 1)
     position = await _swap(conn, ordered, names, position, chunk)
     reporter.advance(1)
-    rows = {name: await conn.fetchval(f"SELECT count(*) FROM production.{name}") for name in names}
+    rows = {name: await shadows.count_rows(conn, name) for name in names}
     log.debug("rebuilt", projections=names, position=position, rows=rows)
     return Rebuilt(names, position, rows, time.monotonic() - started, build_seconds, target)
 
@@ -172,13 +160,13 @@ def _load_jobs(
     share = 1 / (len(patching) + (1 if appending else 0))  # of a range, in progress units
 
     def in_order(statement: str) -> Job:
-        async def job(conn: asyncpg.Connection) -> None:
+        async def job(conn: Connection) -> None:
             await _apply(conn, [statement], 0, target, chunk, reporter, share)
 
         return job
 
     def one_range(low: int, high: int) -> Job:
-        async def job(conn: asyncpg.Connection) -> None:
+        async def job(conn: Connection) -> None:
             await _apply(conn, appending, low, high, chunk, reporter, share)
 
         return job
@@ -190,41 +178,43 @@ def _load_jobs(
 
 
 async def _index_jobs(
-    conn: asyncpg.Connection, projections: tuple[Projection, ...], reporter: Reporter
+    conn: Connection, projections: tuple[Projection, ...], reporter: Reporter
 ) -> list[Job]:
     """Every index still missing on the shadows, one job each, biggest tables first."""
     sized: list[tuple[int, Job]] = []
     for projection in projections:
         name = projection.name
         # patching tables got their unique indexes before the load
-        todo = [i for i in await pg.index_defs(conn, name) if not (projection.patches and i.unique)]
-        rows = await conn.fetchval(f"SELECT count(*) FROM production.{pg.shadow(name)}")
+        todo = [
+            i for i in await shadows.index_defs(conn, name) if not (projection.patches and i.unique)
+        ]
+        rows = await shadows.count_rows(conn, name, of_shadow=True)
         for index in todo:
             sized.append((rows, _index_job(name, index, reporter, 1 / len(todo))))
     return [job for _, job in sorted(sized, key=lambda item: -item[0])]
 
 
-def _index_job(name: str, index: pg.IndexDef, reporter: Reporter, share: float) -> Job:
-    async def job(conn: asyncpg.Connection) -> None:
-        await pg.build_index(conn, name, index)
+def _index_job(name: str, index: shadows.IndexDef, reporter: Reporter, share: float) -> Job:
+    async def job(conn: Connection) -> None:
+        await shadows.build_index(conn, name, index)
         reporter.advance(share)
 
     return job
 
 
-async def _parallel(dsn: str, conn: asyncpg.Connection, jobs: list[Job]) -> None:
+async def _parallel(dsn: str, conn: Connection, jobs: list[Job]) -> None:
     """Run `jobs` on `conn` and WORKERS - 1 more connections, each taking the next job."""
     queue = iter(jobs)
     extra = [await connect(dsn) for _ in range(min(WORKERS, len(jobs)) - 1)]
 
-    async def worker(worker_conn: asyncpg.Connection) -> None:
+    async def worker(worker_conn: Connection) -> None:
         for job in queue:
             await job(worker_conn)
 
     tasks: list[asyncio.Task[None]] = []
     try:
         for other in extra:
-            await other.execute(_SESSION)
+            await shadows.prepare_bulk(other)
         tasks = [asyncio.ensure_future(worker(c)) for c in (conn, *extra)]
         await asyncio.gather(*tasks)
     finally:
@@ -233,11 +223,11 @@ async def _parallel(dsn: str, conn: asyncpg.Connection, jobs: list[Job]) -> None
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for other in extra:
-            other.terminate()
+            discard(other)
 
 
 async def _apply(
-    conn: asyncpg.Connection,
+    conn: Connection,
     statements: list[str],
     position: int,
     upto: int,
@@ -247,16 +237,14 @@ async def _apply(
 ) -> int:
     while position < upto:
         end = min(upto, position + chunk)
-        async with conn.transaction():
-            for statement in statements:
-                await conn.execute(statement, position, end)
+        await shadows.apply_range(conn, statements, position, end)
         reporter.advance((end - position) * share)
         position = end
     return position
 
 
 async def _swap(
-    conn: asyncpg.Connection,
+    conn: Connection,
     statements: list[str],
     names: tuple[str, ...],
     position: int,
@@ -264,82 +252,10 @@ async def _swap(
 ) -> int:
     for attempt in range(1, SWAP_ATTEMPTS + 1):
         try:
-            async with conn.transaction():
-                await conn.execute(
-                    f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}';"
-                    " SET LOCAL synchronous_commit = on"
-                )
-                await pg.lock_for_swap(conn, names)
-                head = await pg.head(conn)
-                done = await _apply(conn, statements, position, head, chunk, _Silent())
-                await pg.swap_in(conn, names, done)
-            return done
-        except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):
+            return await shadows.swap(conn, names, statements, position)
+        except Contended:
             log.warning("rebuild_swap_waiting", attempt=attempt, projections=names)
             position = await _apply(
                 conn, statements, position, await pg.head(conn), chunk, _Silent()
             )
-    raise RuntimeError(f"could not take the tables' locks for the swap in {SWAP_ATTEMPTS} tries")
-
-
-# -- the command's progress bar ---------------------------------------------------------------
-class _Rate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} events/s" if speed else "", style="progress.data.speed")
-
-
-class RichReporter:
-    """A progress bar on stderr: positions done of the head, events/s, ETA."""
-
-    def __init__(self, console: Console | None = None) -> None:
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _Rate(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            TimeElapsedColumn(),
-            console=console or Console(stderr=True),
-            transient=False,
-        )
-        self._task: Any = None
-
-    def __enter__(self) -> RichReporter:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._progress.stop()
-
-    def phase(self, description: str, total: int | None, completed: int = 0) -> None:
-        if self._task is not None:
-            self._progress.stop_task(self._task)
-        self._task = self._progress.add_task(f"{description:<12}", total=total, completed=completed)
-
-    def advance(self, positions: float) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, positions)
-
-
-async def run_rebuild(dsn: str, names: Sequence[str], *, chunk: int, quiet: bool) -> int:
-    """The command: rebuild, show progress, summarise. Exit status 0 once they are live."""
-    console = Console(stderr=True)
-    try:
-        if quiet:
-            result = await rebuild(dsn, names, chunk=chunk)
-        else:
-            with RichReporter(console) as reporter:
-                result = await rebuild(dsn, names, reporter=reporter, chunk=chunk)
-    except (RebuildBusy, KeyError) as error:
-        console.print(f"motionledger rebuild: {error}")
-        return 1
-    rate = result.built_positions / result.build_seconds if result.build_seconds else 0.0
-    rows = ", ".join(f"{name} {count:,}" for name, count in result.rows.items())
-    console.print(
-        f"rebuilt {', '.join(result.names)} at position {result.position:,} in "
-        f"{result.seconds:.1f}s ({rate:,.0f} events/s while building); rows now: {rows}"
-    )
-    return 0
+    raise Contended(f"could not take the tables' locks for the swap in {SWAP_ATTEMPTS} tries")

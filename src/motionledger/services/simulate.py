@@ -8,22 +8,15 @@ was sent and acknowledged at the end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
 from ..domain.events import DirectorEvent
-from ..producer import Ack, Producer, connect
+from ..producer import Ack, Producer
 from ..settings import Settings
 from .shoot import ShootPlan, session_ids, shoot
 
@@ -103,18 +96,6 @@ async def play(
     return summary
 
 
-def broker_url(settings: Settings) -> str:
-    """The configured broker, else the embedded one `serve` remembers, else the standard port."""
-    if settings.nats_url:
-        return settings.nats_url
-    if settings.embedded_nats_port:
-        return f"nats://127.0.0.1:{settings.embedded_nats_port}"
-    with contextlib.suppress(OSError, ValueError):
-        port = int((Path(settings.data_dir) / "nats" / "port").read_text())
-        return f"nats://127.0.0.1:{port}"
-    return "nats://127.0.0.1:4222"
-
-
 def nats_options(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if settings.nats_creds:
@@ -122,70 +103,3 @@ def nats_options(settings: Settings) -> dict[str, Any]:
     if settings.nats_tls_ca:
         options["tls"] = ssl.create_default_context(cafile=settings.nats_tls_ca)
     return options
-
-
-def render(summary: Summary, console: Console) -> None:
-    table = Table(title=f"simulated shoot (seed {summary.plan.seed})", show_footer=True)
-    table.add_column("event", footer="total")
-    table.add_column("sent", justify="right", footer=str(summary.total))
-    for kind, count in sorted(summary.sent.items()):
-        table.add_row(kind, str(count))
-    console.print(table)
-    rate = summary.total / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
-    console.print(
-        f"sessions: {', '.join(summary.sessions)}\n"
-        f"acknowledged by the stream: {summary.acknowledged} "
-        f"(already there: {summary.duplicates}), failed: {summary.failed}\n"
-        f"in {summary.elapsed_s:.1f} s ({rate:,.0f} events/s); "
-        f"replay exactly with --seed {summary.plan.seed} --start-ms {summary.plan.start_ms}"
-    )
-    if summary.first_error:
-        console.print(f"[red]first failure: {summary.first_error}[/red]")
-
-
-async def run(settings: Settings, options: Any) -> int:
-    """The CLI entry: options carry sessions, cameras, duration, rate, tempo, seed, ..."""
-    seed = options.seed if options.seed is not None else random.randrange(1 << 31)  # noqa: S311
-    start_ms = options.start_ms if options.start_ms is not None else time.time_ns() // 1_000_000
-    plan = ShootPlan(
-        start_ms=start_ms,
-        seed=seed,
-        sessions=options.sessions,
-        cameras=options.cameras,
-        duration_s=options.duration,
-        rate=options.rate,
-        tempo=options.tempo,
-    )
-    console = Console(stderr=True)
-    total_ms = int(plan.duration_s * 1000) + plan.sessions * plan.session_stagger_ms
-    columns = (
-        TextColumn("[bold]shoot[/bold]"),
-        BarColumn(),
-        TextColumn("{task.fields[clock]}"),
-        TextColumn("{task.fields[counts]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, disable=options.quiet) as progress:
-        task = progress.add_task("shoot", total=total_ms, clock="", counts="")
-
-        def report(offset: int, summary: Summary) -> None:
-            progress.update(
-                task,
-                completed=offset,
-                clock=f"{offset / 1000:,.1f}/{total_ms / 1000:,.1f} s",
-                counts=f"sent {summary.total:,} acked {summary.acknowledged:,}",
-            )
-
-        async with connect(
-            broker_url(settings),
-            subject_root=settings.subject_root,
-            nats_options=nats_options(settings),
-        ) as producer:
-            summary = await play(producer, plan, speed=options.speed, on_progress=report)
-    if options.json:
-        import msgspec
-
-        print(msgspec.json.encode(summary.as_dict()).decode())
-    else:
-        render(summary, Console())
-    return 0 if summary.failed == 0 else 1

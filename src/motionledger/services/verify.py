@@ -16,19 +16,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
-import asyncpg
 import msgspec
 
 from ..adapters.postgres import chain
-from ..adapters.postgres.database import connect
+from ..adapters.postgres.database import Connection
 from ..domain.canonical import GENESIS_HASH, canonical_json
 from ..domain.events import EVENT_TYPE_BY_TAG
+from ..errors import InvalidRequest, LedgerError
 
 PAGE_ROWS: Final = 10_000
 _DECODE: Final = msgspec.json.Decoder().decode
@@ -132,7 +131,7 @@ def _gap(expected: int, found: int) -> str:
 
 
 async def verify_chain(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     from_position: int = 1,
     page_rows: int = PAGE_ROWS,
@@ -141,12 +140,12 @@ async def verify_chain(
     """Recompute the chain from `from_position` (trusting the stored hash just before it)."""
     started = time.perf_counter()
     if from_position < 1:
-        raise ValueError(f"positions start at 1, not {from_position}")
+        raise InvalidRequest(f"positions start at 1, not {from_position}")
     previous = GENESIS_HASH
     if from_position > 1:
         head = await chain.head_position(conn)
         if from_position - 1 > head:
-            raise ValueError(
+            raise InvalidRequest(
                 f"the log ends at position {head}; nothing to verify from {from_position}"
             )
         anchor = await chain.stored_hash(conn, from_position - 1)
@@ -172,44 +171,9 @@ async def verify_chain(
         if broken is not None or following is None:
             if following is not None:
                 following.cancel()
-                with contextlib.suppress(asyncio.CancelledError, asyncpg.PostgresError):
+                with contextlib.suppress(asyncio.CancelledError, LedgerError):
                     await following
             break
         rows = await following
     seconds = time.perf_counter() - started
     return Verification(from_position, checked, expected - 1, previous, seconds, broken)
-
-
-async def run_verify(dsn: str, *, from_position: int = 1, out: TextIO | None = None) -> int:
-    """The command: 0 when the chain holds, 1 naming the first bad position, 2 on misuse."""
-    out = out or sys.stdout
-    conn = await connect(dsn)
-    try:
-        try:
-            report = await verify_chain(conn, from_position=from_position)
-        except ValueError as error:
-            print(f"motionledger verify: {error}", file=sys.stderr)
-            return 2
-    finally:
-        await conn.close()
-    span = (
-        f"positions {report.from_position}..{report.last_position}"
-        if report.checked
-        else "no positions"
-    )
-    rate = f"{report.checked} events in {report.seconds:.2f} s ({report.rate:,.0f} events/s)"
-    if report.broken is not None:
-        print(
-            f"TAMPERED at position {report.broken.position}: {report.broken.problem}\n"
-            f"  verified before it: {span}; {rate}",
-            file=out,
-        )
-        return 1
-    print(f"chain intact: {span}; {rate}", file=out)
-    if report.checked:
-        print(
-            f"  head hash {report.last_hash.hex()} (record it elsewhere: a later verify that "
-            "ends below it, or at another hash, means rows were removed or rewritten)",
-            file=out,
-        )
-    return 0

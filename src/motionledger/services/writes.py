@@ -7,17 +7,18 @@ import asyncio
 from collections.abc import Coroutine, Sequence
 from typing import Any, Final
 
-import asyncpg
 import msgspec
 from nats.aio.client import Client
-from nats.errors import Error as NatsError
 from nats.js.api import PubAck
 
 from .. import logs
+from ..adapters.nats.errors import BROKER_FAILURES
+from ..adapters.postgres import ledger
+from ..adapters.postgres.database import Pool
 from ..domain.decoding import Decoded, decode_event
 from ..domain.events import Event, subject_for
 from ..domain.projections import FED_BY
-from ..domain.reasons import Reason
+from ..errors import BrokerUnavailable, DatabaseUnavailable, Refused
 from ..settings import Settings
 from .waiters import Outcome, Waiters
 
@@ -26,24 +27,13 @@ PUBLISH_TIMEOUT_S: Final = 5.0
 _ENCODER: Final = msgspec.json.Encoder()
 
 
-class Refused(Exception):
-    """The event would be rejected for what it is: nothing was published."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-class Unavailable(Exception):
-    """The broker or the database cannot take the write now."""
-
-
 class WriteService:
-    def __init__(self, settings: Settings, client: Client, waiters: Waiters) -> None:
+    def __init__(self, settings: Settings, client: Client, waiters: Waiters, pool: Pool) -> None:
         self._settings = settings
         self._client = client
         self._js = client.jetstream()
         self._waiters = waiters
+        self._pool = pool
         self._budget_s = settings.write_wait_ms / 1000
 
     def body_of(self, event: Event) -> bytes:
@@ -52,27 +42,28 @@ class WriteService:
         decoded = decode_event(encoded, self._settings.max_event_bytes)
         if isinstance(decoded, Decoded):
             return decoded.body
-        code = "too_large" if decoded.reason is Reason.TOO_LARGE else decoded.reason.value
-        raise Refused(code, decoded.detail)
+        raise Refused(decoded.reason.value, decoded.detail)
 
-    def unavailable(self) -> str | None:
+    def check_available(self) -> None:
+        """Raise now, before publishing, what would keep a write from being decided."""
         if not self._client.is_connected:
-            return "the broker is not connected"
+            raise BrokerUnavailable("the broker is not connected")
         if not self._waiters.ready:
-            return "the database is not reachable"
-        return None
+            raise DatabaseUnavailable("the database is not reachable")
+
+    async def still_session(self, still_id: str) -> str | None:
+        """The session a still belongs to, from the log (the read table may lag)."""
+        return await ledger.still_session(self._pool, still_id)
 
     async def submit(self, events: Sequence[Event]) -> list[Outcome | None]:
         """Publish in order, then wait for every verdict; None where the budget ran out."""
         bodies = [self.body_of(event) for event in events]  # all checked before any is sent
-        problem = self.unavailable()
-        if problem is not None:
-            raise Unavailable(problem)
+        self.check_available()
         try:
             acks = await self._publish_in_order(events, bodies)
-        except (NatsError, TimeoutError, OSError) as error:
+        except BROKER_FAILURES as error:
             log.warning("write_publish_failed", error=str(error) or repr(error))
-            raise Unavailable(f"the broker did not take the event: {error!r}") from error
+            raise BrokerUnavailable(f"the broker did not take the event: {error!r}") from error
         futures = [
             self._waiters.watch(event.event_id, ack.seq, FED_BY[type(event)].name)
             for event, ack in zip(events, acks, strict=True)
@@ -100,12 +91,3 @@ class WriteService:
             stream=self._settings.stream,
             headers={"Nats-Msg-Id": event.event_id},
         )
-
-
-async def still_session(pool: asyncpg.Pool, still_id: str) -> str | None:
-    """The session a still belongs to, from the log (the read table may not show it yet)."""
-    value = await pool.fetchval(
-        "SELECT session_id FROM ledger.events WHERE type = 'still.created' AND entity_id = $1",
-        still_id,
-    )
-    return str(value) if value is not None else None

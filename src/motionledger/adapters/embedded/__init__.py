@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ... import logs
+from ...errors import EmbeddedError
 from ...settings import Settings
 from .nats import NatsProcess
 from .postgres import PostgresProcess
@@ -30,6 +31,7 @@ __all__ = [
     "NatsProcess",
     "PostgresProcess",
     "banner",
+    "broker_for_command",
     "database_for_command",
     "free_port",
     "nats_port",
@@ -38,10 +40,6 @@ __all__ = [
 
 log = logs.get(__name__)
 STANDARD_NATS_PORT = 4222
-
-
-class EmbeddedError(RuntimeError):
-    """An embedded server could not be started; the message says why and what to do."""
 
 
 class DataDirBusy(EmbeddedError):
@@ -82,6 +80,19 @@ def nats_port(store: Path, host: str, preferred: int = STANDARD_NATS_PORT) -> in
     store.mkdir(parents=True, exist_ok=True)
     remembered.write_text(str(port))
     return port
+
+
+def broker_for_command(settings: Settings) -> str | None:
+    """The broker a one-shot command talks to: the configured one, else the embedded one a
+    `serve` runs (its port pinned by settings, or remembered under data_dir); None if none."""
+    if settings.nats_url:
+        return settings.nats_url
+    if settings.embedded_nats_port:
+        return f"nats://127.0.0.1:{settings.embedded_nats_port}"
+    with contextlib.suppress(OSError, ValueError):
+        port = int((Path(settings.data_dir) / "nats" / "port").read_text())
+        return f"nats://127.0.0.1:{port}"
+    return None
 
 
 def banner(settings: Settings) -> str:

@@ -21,6 +21,7 @@ from nats.js.errors import NotFoundError
 
 from ... import logs, metrics
 from ...settings import Settings, seconds
+from .errors import translating
 
 log = logs.get(__name__)
 
@@ -79,6 +80,7 @@ def _differences(want: StreamConfig, have: StreamConfig) -> dict[str, tuple[Any,
     return out
 
 
+@translating
 async def ensure_stream(js: JetStreamContext, settings: Settings) -> StreamInfo:
     """Create the stream, or bring an existing one in line; report what cannot be changed."""
     want = stream_config(settings)
@@ -111,6 +113,7 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+@translating
 async def connect(
     settings: Settings,
     *,
@@ -158,6 +161,15 @@ async def connect(
     return client
 
 
+@translating
+async def round_trip(client: Client, timeout: float = 0.5) -> None:
+    """Whether the broker answers now. A round trip, not the socket's state: a frozen or
+    partitioned server keeps the connection open while answering nothing, for up to two
+    ping intervals. A request, not flush(): a timed-out flush leaves its cancelled future
+    queued in nats-py, and the late PONG then breaks the client's read loop (a reconnect)."""
+    await client.jetstream(timeout=timeout).account_info()
+
+
 @dataclass(frozen=True, slots=True)
 class StreamPosition:
     first_seq: int
@@ -165,7 +177,17 @@ class StreamPosition:
     created: str  # the stream's creation time: a new one means sequences started over
 
 
+@translating
 async def stream_position(js: JetStreamContext, stream: str) -> StreamPosition:
     info = await js.stream_info(stream)
     created = str(getattr(info, "created", None) or "")
     return StreamPosition(info.state.first_seq, info.state.last_seq, created)
+
+
+@translating
+async def publish_raw(
+    js: JetStreamContext, subject: str, data: bytes, *, stream: str, headers: dict[str, str]
+) -> int:
+    """Publish bytes as they are; the stream sequence they got."""
+    ack = await js.publish(subject, data, stream=stream, headers=headers)
+    return int(ack.seq)

@@ -21,7 +21,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
 
 import msgspec
 from nats.aio.client import Client
@@ -31,14 +30,12 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from ... import logs, metrics
+from ...errors import PullBroken
+from . import broker
+from .errors import translating
+from .replies import StatusKind, parse_ack_subject, parse_status
 
 log = logs.get(__name__)
-
-_STATUS_OFFSET: Final = len(b"NATS/1.0 ")
-
-
-class PullBroken(Exception):
-    """The pull can no longer be trusted to be complete and in order: start over."""
 
 
 @dataclass(slots=True)
@@ -106,7 +103,7 @@ class Puller:
         heartbeat_s: float = 1.0,
     ) -> None:
         self._client = client
-        self._js: JetStreamContext = client.jetstream(timeout=2.0)  # see broker.API_TIMEOUT_S
+        self._js: JetStreamContext = client.jetstream(timeout=broker.API_TIMEOUT_S)
         self._stream = stream
         self._consumer = consumer
         self._batch = batch
@@ -128,6 +125,7 @@ class Puller:
         self._inbox = ""
         self._api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
 
+    @translating
     async def open(self, start_seq: int, first_seq: int) -> None:
         """(Re)create the consumer at `start_seq` and start pulling."""
         await self.close()
@@ -197,11 +195,7 @@ class Puller:
     def _take(self, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
         self._last_activity = time.monotonic()
         if reply:
-            tokens = reply.split(b".")
-            # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>, or the
-            # 12-token form with domain and account hash after ACK.
-            base = 2 if len(tokens) == 9 else 4
-            seq = int(tokens[base + 3])
+            seq, published_ns, pending = parse_ack_subject(reply)
             self._credit -= 1
             if seq < self._expected:
                 return  # delivered again after a broker restart: already have it
@@ -221,31 +215,27 @@ class Puller:
                 )
             self._fresh = False
             self._expected = seq + 1
-            self.stream_pending = int(tokens[base + 6])
+            self.stream_pending = pending
             # NATS does not require subjects to be UTF-8; the dead letter keeps the raw body
             text = subject.decode("utf-8", "replace")
-            self._buffer.append(RawMessage(seq, text, data, headers, int(tokens[base + 5])))
+            self._buffer.append(RawMessage(seq, text, data, headers, published_ns))
         else:
             self._on_status(headers)
 
     def _on_status(self, headers: bytes) -> None:
-        code = headers[_STATUS_OFFSET : _STATUS_OFFSET + 3]
-        if code == b"100":
-            return  # idle heartbeat: the pull is alive
-        if code in (b"404", b"408"):
-            # the request ended; the messages it did not deliver are no longer owed
-            for line in headers.split(b"\r\n"):
-                if line.startswith(b"Nats-Pending-Messages:"):
-                    self._credit -= int(line.split(b":", 1)[1])
-                    return
-            self._credit = 0
+        status = parse_status(headers)
+        if status.kind is StatusKind.HEARTBEAT:
+            return  # the pull is alive
+        if status.kind is StatusKind.ENDED:
+            # the request is over; the messages it did not deliver are no longer owed
+            if status.undelivered is None:
+                self._credit = 0
+            else:
+                self._credit -= status.undelivered
             return
-        status = headers[_STATUS_OFFSET:].split(b"\r\n", 1)[0].decode("utf-8", "replace")
-        if code == b"409" and "Exceeded" in status:
-            self._credit = 0
-            return
-        self._broken = f"consumer status {status}"
+        self._broken = f"consumer status {status.code} {status.description}".rstrip()
 
+    @translating
     async def _ask(self) -> None:
         if self._credit < self._batch:
             await self._client.publish(self._api, self._request, reply=self._inbox)

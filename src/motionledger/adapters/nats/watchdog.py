@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 from ... import metrics
+from ...errors import PullBroken
 from . import broker
-from .puller import PullBroken
 
 
 class StallWatchdog:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 from dataclasses import dataclass
@@ -13,21 +12,17 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from ... import logs
+from ...errors import MigrationError
+from .errors import translated, translating
+from .locks import Lock, lock_transaction
 
 log = logs.get(__name__)
 
-# Errors that mean "the connection is gone", as opposed to "this data is refused".
-DB_DOWN = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.OperatorInterventionError,  # 57xxx: admin shutdown, cannot connect now
-    OSError,
-    TimeoutError,
-)
+# What the services hold without knowing the driver: a session with the database, a pool.
+Connection = asyncpg.Connection
+Pool = asyncpg.Pool
 
 MIGRATIONS: Final = Path(__file__).parent / "migrations"
-# pg_advisory_xact_lock key for migrations: two `migrate`/`serve` at once take turns
-_MIGRATION_LOCK: Final = 0x6D6C_6D69_6772_0001
 _NAME: Final = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -51,12 +46,23 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+@translating
 async def connect(dsn: str, **options: Any) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn, **options)
     await init_connection(conn)
     return conn
 
 
+def is_open(conn: asyncpg.Connection) -> bool:
+    return not conn.is_closed()
+
+
+def discard(conn: asyncpg.Connection) -> None:
+    """Drop a connection at once, whatever its state (and with it any lease it holds)."""
+    conn.terminate()
+
+
+@translating
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         dsn,
@@ -93,10 +99,7 @@ def migrations() -> list[Migration]:
     return found
 
 
-class MigrationError(RuntimeError):
-    pass
-
-
+@translating
 async def up_to_date(conn: asyncpg.Connection) -> bool:
     """Every migration applied, unchanged: read-only, so a role without DDL rights (the
     least-privilege writer `serve` may run as) can check it."""
@@ -107,13 +110,27 @@ async def up_to_date(conn: asyncpg.Connection) -> bool:
     return all(done.get(m.version) == m.checksum for m in migrations())
 
 
+@translating
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply what is missing, in order, in one transaction. Idempotent; safe to race."""
     if await up_to_date(conn):
         return []
+    try:
+        applied_now = await _apply_missing(conn)
+    except asyncpg.InsufficientPrivilegeError as error:
+        raise MigrationError(
+            f"the schema is not up to date and this role cannot change it ({error}); "
+            "run `motionledger migrate` as the schema's owner"
+        ) from error
+    if applied_now:
+        log.info("migrations_applied", migrations=applied_now)
+    return applied_now
+
+
+async def _apply_missing(conn: asyncpg.Connection) -> list[str]:
     applied_now: list[str] = []
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await lock_transaction(conn, Lock.MIGRATION)
         await conn.execute(
             """
             CREATE SCHEMA IF NOT EXISTS ledger;
@@ -144,34 +161,26 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
                 migration.checksum,
             )
             applied_now.append(f"{migration.version:04d}_{migration.name}")
-    if applied_now:
-        log.info("migrations_applied", migrations=applied_now)
     return applied_now
 
 
-async def take_lease(conn: asyncpg.Connection, key: int, stop: asyncio.Event) -> bool:
-    """Block until this session holds advisory lock `key` (True), or `stop` is set (False).
-
-    A session lock dies with its connection, so the connection holding it must be the one
-    that writes: if it drops, both the lease and the writes are gone together.
-    """
-    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
-        return True
-    lock = asyncio.ensure_future(conn.fetchval("SELECT pg_advisory_lock($1)", key))
-    stopping = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({lock, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    if lock in done:
-        stopping.cancel()
-        lock.result()
-        return True
-    lock.cancel()
-    return False
+@translating
+async def migrate_pool(pool: asyncpg.Pool) -> list[str]:
+    """`migrate` on a connection of the pool."""
+    async with pool.acquire() as conn:
+        return await migrate(conn)
 
 
 def with_database(dsn: str, database: str) -> str:
     """The same server, another database (unix-socket DSNs included)."""
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    """A round trip, or DatabaseUnavailable."""
+    with translated():
+        await pool.fetchval("SELECT 1")
 
 
 async def answers(dsn: str, timeout: float = 3) -> bool:

@@ -5,87 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import asyncpg
 
 from ... import logs
 from ...domain.canonical import GENESIS_HASH
-from ...domain.events import TAG_OF, Event
 from ...domain.judge import FactKeys, Knowledge
-from .database import DB_DOWN
+from ...errors import StorageRefused
+from .errors import CONNECTION_LOST, translate, translating
+from .log_rows import DEAD_LETTER_COLUMNS, EVENT_COLUMNS, DeadLetterRow, EventRow, sql_columns
 
 log = logs.get(__name__)
 
-# pg_advisory_lock key of the writer lease: one ingesting process per database
-WRITER_LEASE: Final = 0x6D6C_696E_6765_7374
 LOG_CHANNEL: Final = "motionledger_log"
-
-EVENT_COLUMNS: Final = (
-    "position",
-    "event_id",
-    "lane",
-    "type",
-    "session_id",
-    "entity_id",
-    "timestamp_ms",
-    "recorded_at",
-    "body",
-    "stream_epoch",
-    "stream_seq",
-    "published_at",
-    "hash",
-)
-DEAD_LETTER_COLUMNS: Final = (
-    "subject",
-    "headers",
-    "raw",
-    "reason",
-    "detail",
-    "field",
-    "event_id",
-    "session_id",
-    "type",
-    "received_at",
-    "recorded_at",
-    "stream_epoch",
-    "stream_seq",
-)
-# Rows are plain tuples in the column order above: COPY takes them as they are.
-EventRow = tuple[Any, ...]
-DeadLetterRow = tuple[Any, ...]
-
-
-def event_row(
-    position: int,
-    event: Event,
-    body: bytes,
-    recorded_at: datetime,
-    epoch: int,
-    seq: int,
-    published_at: datetime,
-    chain: bytes,
-) -> EventRow:
-    """A log row in EVENT_COLUMNS order, from the event and where it sits."""
-    return (
-        position,
-        event.event_id,
-        event.lane,
-        TAG_OF[type(event)],
-        event.session_id,
-        event.entity_id,
-        event.timestamp,
-        recorded_at,
-        body,
-        epoch,
-        seq,
-        published_at,
-        chain,
-    )
-
-
-class LeaseLost(Exception):
-    """Another writer moved the checkpoint: this process must stop writing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +49,7 @@ class BatchWrite:
     head: int
 
 
+@translating
 async def head(conn: asyncpg.Connection) -> Head:
     row = await conn.fetchrow(
         "SELECT position, hash, recorded_at FROM ledger.events ORDER BY position DESC LIMIT 1"
@@ -134,6 +68,7 @@ SELECT greatest(
 """
 
 
+@translating
 async def ingest_state(
     conn: asyncpg.Connection, stream: str, created: str, last_seq: int, now: datetime
 ) -> IngestState:
@@ -180,25 +115,25 @@ async def ingest_state(
     return IngestState(epoch, start)
 
 
+@translating
+async def checkpoint(conn: asyncpg.Connection, stream: str) -> IngestState | None:
+    """Where ingestion of `stream` stands, if it was ever ingested into this database."""
+    row = await conn.fetchrow(
+        "SELECT epoch, stream_seq FROM ledger.ingest_state WHERE stream = $1", stream
+    )
+    return None if row is None else IngestState(row[0], row[1])
+
+
 # Small batches, the common case at live rates, go in as one statement: rows from arrays,
 # the checkpoint's compare-and-set and the NOTIFY, one round trip, committed on its own.
 # Big batches take COPY, cheaper per row once its extra round trips are spread over them.
 SMALL_BATCH: Final = 64
-_EVENT_TYPES: Final = (
-    "bigint", "text", "text", "text", "text", "text", "bigint", "timestamptz", "jsonb",
-    "integer", "bigint", "timestamptz", "bytea",
-)  # fmt: skip
-_DEAD_LETTER_TYPES: Final = (
-    "text", "jsonb", "bytea", "text", "text", "text", "text", "text", "text", "timestamptz",
-    "timestamptz", "integer", "bigint",
-)  # fmt: skip
 
 
-def _insert_from_arrays(
-    table: str, columns: Sequence[str], types: Sequence[str], first: int
-) -> str:
-    arrays = ", ".join(f"${first + i}::{kind}[]" for i, kind in enumerate(types))
-    return f"INSERT INTO ledger.{table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+def _insert_from_arrays(table: str, columns: Sequence[tuple[str, str]], first: int) -> str:
+    arrays = ", ".join(f"${first + i}::{kind}[]" for i, (_, kind) in enumerate(columns))
+    names = ", ".join(name for name, _ in columns)
+    return f"INSERT INTO ledger.{table} ({names}) SELECT * FROM unnest({arrays})"
 
 
 def _small_commit(events: bool, dead_letters: bool) -> str:
@@ -206,12 +141,12 @@ def _small_commit(events: bool, dead_letters: bool) -> str:
     parameter to encode, and most batches have no dead letters)."""
     ctes, n = [], 1
     if events:
-        ctes.append(f"e AS ({_insert_from_arrays('events', EVENT_COLUMNS, _EVENT_TYPES, n)})")
-        n += len(_EVENT_TYPES)
+        ctes.append(f"e AS ({_insert_from_arrays('events', sql_columns(EventRow), n)})")
+        n += len(EVENT_COLUMNS)
     if dead_letters:
-        dead = _insert_from_arrays("dead_letters", DEAD_LETTER_COLUMNS, _DEAD_LETTER_TYPES, n)
+        dead = _insert_from_arrays("dead_letters", sql_columns(DeadLetterRow), n)
         ctes.append(f"d AS ({dead})")
-        n += len(_DEAD_LETTER_TYPES)
+        n += len(DEAD_LETTER_COLUMNS)
     ctes.append(
         f"c AS (SELECT ledger.advance_checkpoint(${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}))"
     )
@@ -225,36 +160,34 @@ _SMALL_COMMITS: Final = {
 }
 
 
-def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
+@translating
 async def commit_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
     """One transaction: rows, dead letters, checkpoint (compare-and-set), one NOTIFY.
 
     One round trip for a small batch; four for a big one: BEGIN, the COPYs, then
     checkpoint + NOTIFY + COMMIT as one simple query. Round trips matter: each costs system
     calls, and the ingest loop judges the next batch on the same thread meanwhile.
+    Raises OutOfStep when another writer moved the checkpoint or the log, StorageRefused
+    (or a subclass naming the rule) when PostgreSQL refused a row.
     """
-    try:
-        if len(batch.events) + len(batch.dead_letters) <= SMALL_BATCH:
-            events, dead = batch.events, batch.dead_letters
-            await conn.fetchval(
-                _SMALL_COMMITS[(bool(events), bool(dead))],
-                *_columns(events),
-                *_columns(dead),
-                batch.stream,
-                batch.epoch,
-                batch.from_seq,
-                batch.to_seq,
-                batch.duplicates,
-                str(batch.head),
-            )
-            return
-    except asyncpg.PostgresError as error:
-        if getattr(error, "sqlstate", None) == "MLCKP":
-            raise LeaseLost(str(error)) from error
-        raise
+    if len(batch.events) + len(batch.dead_letters) <= SMALL_BATCH:
+        events, dead = batch.events, batch.dead_letters
+        await conn.fetchval(
+            _SMALL_COMMITS[(bool(events), bool(dead))],
+            *_columns(events),
+            *_columns(dead),
+            batch.stream,
+            batch.epoch,
+            batch.from_seq,
+            batch.to_seq,
+            batch.duplicates,
+            str(batch.head),
+        )
+        return
     await conn.execute("BEGIN")
     try:
         if batch.events:
@@ -274,11 +207,6 @@ async def commit_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
             f"{batch.from_seq:d}, {batch.to_seq:d}, {batch.duplicates:d}); "
             f"NOTIFY {LOG_CHANNEL}, '{batch.head:d}'; COMMIT"
         )
-    except asyncpg.PostgresError as error:
-        await _rollback(conn)
-        if getattr(error, "sqlstate", None) == "MLCKP":
-            raise LeaseLost(str(error)) from error
-        raise
     except BaseException:
         await _rollback(conn)
         raise
@@ -288,17 +216,35 @@ async def _rollback(conn: asyncpg.Connection) -> None:
     if not conn.is_closed() and conn.is_in_transaction():
         try:
             await conn.execute("ROLLBACK")
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        except (asyncpg.PostgresError, *CONNECTION_LOST):
             conn.terminate()  # cannot tell its state: drop it (and with it the lease)
 
 
-async def refused_rows(
-    conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
-) -> dict[int, tuple[tuple[Any, ...], asyncpg.PostgresError]]:
-    """Rows PostgreSQL will not store, by stream sequence, with the error; each row is
-    tried alone, and nothing is kept."""
-    refused: dict[int, tuple[tuple[Any, ...], asyncpg.PostgresError]] = {}
-    seq_index = list(columns).index("stream_seq")
+@translating
+async def refused_events(
+    conn: asyncpg.Connection, rows: Iterable[EventRow]
+) -> dict[int, tuple[EventRow, StorageRefused]]:
+    """The log rows PostgreSQL will not store, by stream sequence, with what it said."""
+    return await _refused(conn, "events", EVENT_COLUMNS, rows)
+
+
+@translating
+async def refused_dead_letters(
+    conn: asyncpg.Connection, rows: Iterable[DeadLetterRow]
+) -> dict[int, tuple[DeadLetterRow, StorageRefused]]:
+    """The dead letters PostgreSQL will not store, by stream sequence, with what it said."""
+    return await _refused(conn, "dead_letters", DEAD_LETTER_COLUMNS, rows)
+
+
+Row = TypeVar("Row", EventRow, DeadLetterRow)
+
+
+async def _refused(
+    conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: Iterable[Row]
+) -> dict[int, tuple[Row, StorageRefused]]:
+    """Each row tried alone in a savepoint, nothing kept. A row that another writer's rows
+    collide with raises OutOfStep: nothing this writer judged can be trusted then."""
+    refused: dict[int, tuple[Row, StorageRefused]] = {}
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     insert = f"INSERT INTO ledger.{table} ({', '.join(columns)}) VALUES ({placeholders})"
     tx = conn.transaction()
@@ -310,9 +256,10 @@ async def refused_rows(
             try:
                 await conn.execute(insert, *row)
             except asyncpg.PostgresError as error:
-                if isinstance(error, DB_DOWN):
+                typed = translate(error)
+                if not isinstance(typed, StorageRefused):
                     raise
-                refused[row[seq_index]] = (row, error)
+                refused[row.stream_seq] = (row, typed)
             finally:
                 await savepoint.rollback()
     finally:
@@ -335,6 +282,7 @@ SELECT 'a', entity_id, NULL FROM ledger.events
 """
 
 
+@translating
 async def lookup_facts(conn: asyncpg.Connection | asyncpg.Pool, keys: FactKeys) -> Knowledge:
     """Which of the asked-for entities the log holds: one round trip."""
     cameras = keys.cameras
@@ -360,6 +308,7 @@ async def lookup_facts(conn: asyncpg.Connection | asyncpg.Pool, keys: FactKeys) 
     return known
 
 
+@translating
 async def existing_event_ids(
     conn: asyncpg.Connection | asyncpg.Pool, event_ids: Iterable[str]
 ) -> set[str]:
@@ -367,3 +316,13 @@ async def existing_event_ids(
         "SELECT event_id FROM ledger.events WHERE event_id = ANY($1::text[])", list(event_ids)
     )
     return {row[0] for row in rows}
+
+
+@translating
+async def still_session(conn: asyncpg.Connection | asyncpg.Pool, still_id: str) -> str | None:
+    """The session a still belongs to, from its `still.created` in the log."""
+    value = await conn.fetchval(
+        "SELECT session_id FROM ledger.events WHERE type = 'still.created' AND entity_id = $1",
+        still_id,
+    )
+    return None if value is None else str(value)

@@ -1,31 +1,19 @@
-"""Running the projection SQL: one batch per transaction with its checkpoint, the projector
-lease, and the shadow tables a rebuild builds and swaps in."""
+"""Running the projection SQL: one batch per transaction with its checkpoint, and how far
+the projections trail the log."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Any, NamedTuple
 
 import asyncpg
 
 from ...domain.projections import Projection
+from .errors import translating
+from .ledger import LOG_CHANNEL
 from .projection_sql import step_statement
-
-# pg_advisory_lock key of the projector lease: one projecting process per database
-PROJECTOR_LEASE: Final = 0x6D6C_7072_6F6A_6563
-# held by a rebuild for its whole run: two rebuilds would fight over the shadow tables
-REBUILD_LOCK: Final = 0x6D6C_7265_6275_696C
-SHADOW_SUFFIX: Final = "__rebuild"
-
-_LOCK_STATE: Final = """
-SELECT projection, position FROM production.projection_state
- WHERE projection = ANY($1::text[])
- ORDER BY projection
-   FOR UPDATE
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +43,7 @@ class Applier:
         self.batch = batch
         self._sql = step_statement(projections)
 
+    @translating
     async def step(self, conn: asyncpg.Connection) -> Step:
         row = await conn.fetchrow(self._sql, self.batch)
         assert row is not None
@@ -74,9 +63,27 @@ class Applier:
         )
 
 
-async def lag(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
+@translating
+async def prepare_projector(
+    conn: asyncpg.Connection, on_commit: Callable[[Any, int, str, str], None]
+) -> None:
+    """The projector's connection: commits not waited for (read tables are rebuilt from the
+    durable log), and told of every ingest commit (a NOTIFY carrying the new head)."""
+    await conn.execute("SET synchronous_commit = off")
+    await conn.add_listener(LOG_CHANNEL, on_commit)
+
+
+class Lag(NamedTuple):
+    projection: str
+    position: int  # its checkpoint
+    head: int  # the log's
+    lag_ms: int  # the age of its oldest unapplied event (0 when caught up)
+
+
+@translating
+async def lag(conn: asyncpg.Connection | asyncpg.Pool) -> list[Lag]:
     """Per projection: checkpoint, head, and the age (ms) of its oldest unapplied event."""
-    rows: list[asyncpg.Record] = await conn.fetch(
+    rows = await conn.fetch(
         """
         SELECT s.projection, s.position, h.head,
                CASE WHEN h.head > s.position THEN
@@ -88,148 +95,10 @@ async def lag(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
          ORDER BY s.projection
         """
     )
-    return rows
+    return [Lag(*row) for row in rows]
 
 
+@translating
 async def head(conn: asyncpg.Connection) -> int:
     value = await conn.fetchval("SELECT coalesce(max(position), 0) FROM ledger.events")
     return int(value)
-
-
-# -- shadow tables for a rebuild ---------------------------------------------------------
-def shadow(name: str) -> str:
-    return f"{name}{SHADOW_SUFFIX}"
-
-
-@dataclass(frozen=True, slots=True)
-class IndexDef:
-    name: str
-    sql: str  # CREATE [UNIQUE] INDEX ... ON the shadow table, under the shadow name
-    constraint: str | None  # 'p' or 'u': the index backs a constraint of that kind
-
-    @property
-    def unique(self) -> bool:
-        return self.constraint is not None or self.sql.startswith("CREATE UNIQUE")
-
-
-_INDEX_ON: Final = re.compile(r"^CREATE (UNIQUE )?INDEX (\S+) ON (\S+) ")
-
-
-async def index_defs(conn: asyncpg.Connection, name: str) -> list[IndexDef]:
-    """The live table's indexes (as the migrations made them), re-aimed at its shadow."""
-    rows = await conn.fetch(
-        """
-        SELECT i.relname AS index, pg_get_indexdef(x.indexrelid) AS def, c.contype
-          FROM pg_index x
-          JOIN pg_class i ON i.oid = x.indexrelid
-          LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid
-         WHERE x.indrelid = $1::regclass
-         ORDER BY i.relname
-        """,
-        f"production.{name}",
-    )
-    defs = []
-    for row in rows:
-        match = _INDEX_ON.match(row["def"])
-        if match is None or match[2] != row["index"]:
-            raise RuntimeError(f"unexpected index definition: {row['def']}")
-        sql = _INDEX_ON.sub(
-            f"CREATE {match[1] or ''}INDEX {shadow(row['index'])} ON production.{shadow(name)} ",
-            row["def"],
-        )
-        contype = row["contype"] if row["contype"] in ("p", "u") else None
-        defs.append(IndexDef(row["index"], sql, contype))
-    return defs
-
-
-async def create_shadow(conn: asyncpg.Connection, name: str) -> None:
-    """An empty copy of the live table: columns, defaults, checks and grants, no indexes."""
-    live, copy = f"production.{name}", f"production.{shadow(name)}"
-    await conn.execute(f"DROP TABLE IF EXISTS {copy}")
-    await conn.execute(
-        f"CREATE TABLE {copy} (LIKE {live} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-        "INCLUDING STORAGE INCLUDING COMPRESSION)"
-    )
-    grants = await conn.fetch(
-        """
-        SELECT coalesce(quote_ident(r.rolname), 'PUBLIC') AS grantee, a.privilege_type,
-               a.is_grantable, quote_ident(o.rolname) AS owner,
-               o.rolname = current_user AS mine
-          FROM pg_class c
-          JOIN pg_roles o ON o.oid = c.relowner
-          LEFT JOIN LATERAL aclexplode(c.relacl) a ON true
-          LEFT JOIN pg_roles r ON r.oid = a.grantee
-         WHERE c.oid = $1::regclass
-        """,
-        live,
-    )
-    for grant in grants:
-        if grant["privilege_type"] is not None and grant["grantee"] != grant["owner"]:
-            option = " WITH GRANT OPTION" if grant["is_grantable"] else ""
-            await conn.execute(
-                f"GRANT {grant['privilege_type']} ON {copy} TO {grant['grantee']}{option}"
-            )
-    if grants and not grants[0]["mine"]:
-        await conn.execute(f"ALTER TABLE {copy} OWNER TO {grants[0]['owner']}")
-
-
-async def build_index(conn: asyncpg.Connection, name: str, index: IndexDef) -> None:
-    """One index of table `name`'s shadow, with the constraint it backs."""
-    await conn.execute(index.sql)
-    if index.constraint is not None:
-        kind = "PRIMARY KEY" if index.constraint == "p" else "UNIQUE"
-        await conn.execute(
-            f"ALTER TABLE production.{shadow(name)} ADD CONSTRAINT {shadow(index.name)} "
-            f"{kind} USING INDEX {shadow(index.name)}"
-        )
-
-
-async def create_indexes(conn: asyncpg.Connection, name: str, *, unique: bool) -> None:
-    """Build the shadow's unique indexes (`unique`) or the others, with their constraints."""
-    for index in await index_defs(conn, name):
-        if index.unique == unique:
-            await build_index(conn, name, index)
-
-
-async def lock_for_swap(conn: asyncpg.Connection, names: Sequence[str]) -> dict[str, int]:
-    """Inside the swap's transaction: wait out the live projector's batch, then hold it off.
-
-    The live tables first, in canonical order and in a mode readers pass but writers do not
-    (the projector takes its table locks, in the same order, before its checkpoints' row
-    locks: taking them the other way round here could deadlock with it); then the
-    checkpoints' rows.
-    """
-    tables = ", ".join(f"production.{name}" for name in names)
-    await conn.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
-    rows = await conn.fetch(_LOCK_STATE, list(names))
-    return {row["projection"]: row["position"] for row in rows}
-
-
-async def swap_in(conn: asyncpg.Connection, names: Sequence[str], position: int) -> None:
-    """Inside the swap's transaction: the shadows become the live tables at `position`."""
-    for name in names:
-        shadow_indexes = await conn.fetch(
-            """
-            SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-             WHERE x.indrelid = $1::regclass
-            """,
-            f"production.{shadow(name)}",
-        )
-        await conn.execute(f"DROP TABLE production.{name}")
-        await conn.execute(f"ALTER TABLE production.{shadow(name)} RENAME TO {name}")
-        for (index,) in shadow_indexes:
-            if index.endswith(SHADOW_SUFFIX):
-                await conn.execute(
-                    f"ALTER INDEX production.{index} RENAME TO {index[: -len(SHADOW_SUFFIX)]}"
-                )
-    await conn.execute(
-        "UPDATE production.projection_state SET position = $2, updated_at = now() "
-        "WHERE projection = ANY($1::text[])",
-        list(names),
-        position,
-    )
-
-
-async def drop_shadows(conn: asyncpg.Connection, names: Sequence[str]) -> None:
-    for name in names:
-        await conn.execute(f"DROP TABLE IF EXISTS production.{shadow(name)}")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Final, get_args
 
+import asyncpg
+
 from ...domain.events import EndStatus, SessionStatus
 from ...domain.projections import (
     ASSETS,
@@ -17,6 +19,7 @@ from ...domain.projections import (
     STILL_CANDIDATES,
     Projection,
 )
+from .errors import translating
 from .projection_sql import row_fields
 
 # ids are ASCII: order them by code point, as clients' own sorts do, whatever the collation
@@ -132,3 +135,83 @@ def assets(*, asset_type: bool) -> str:
         + (" AND t.asset_type = $2" if asset_type else "")
         + " ORDER BY t.created_at, t.position"
     )
+
+
+_EVENTS_PAGES: Final = {
+    (t, c): events_page(event_type=t, camera=c) for t in (False, True) for c in (False, True)
+}
+_STILLS: Final = {
+    (c, f): stills(camera=c, favorites=f) for c in (False, True) for f in (False, True)
+}
+_ASSETS: Final = {a: assets(asset_type=a) for a in (False, True)}
+
+
+class ReadStore:
+    """The read tables, queried: rows come back as JSON text, built by Postgres."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @translating
+    async def _one(self, sql: str, *args: object) -> str | None:
+        found = await self._pool.fetchval(sql, *args)
+        return None if found is None else str(found)
+
+    @translating
+    async def _all(self, sql: str, *args: object) -> list[str]:
+        return [row[0] for row in await self._pool.fetch(sql, *args)]
+
+    @translating
+    async def session_exists(self, session_id: str) -> bool:
+        return bool(await self._pool.fetchval(SESSION_EXISTS, session_id))
+
+    async def session(self, session_id: str) -> str | None:
+        return await self._one(SESSION, session_id)
+
+    async def active(self, session_type: str | None) -> str | None:
+        if session_type is None:
+            return await self._one(ACTIVE)
+        return await self._one(ACTIVE_OF_TYPE, session_type)
+
+    async def timeline(self, session_id: str, start: int, end: int, limit: int) -> str | None:
+        return await self._one(TIMELINE, session_id, start, end, limit)
+
+    async def cameras(self, session_id: str) -> list[str]:
+        return await self._all(CAMERAS_OF, session_id)
+
+    async def camera(self, session_id: str, camera_id: str) -> str | None:
+        return await self._one(CAMERA, f"{session_id}:{camera_id}")
+
+    async def still(self, still_id: str) -> str | None:
+        return await self._one(STILL, still_id)
+
+    @translating
+    async def events_page(
+        self,
+        session_id: str,
+        after: tuple[int, int],
+        limit: int,
+        event_type: str | None,
+        camera_id: str | None,
+    ) -> list[tuple[int, int, str]]:
+        """Director events after the keyset `after` = (timestampMs, position): (timestampMs,
+        position, row JSON) each, at most `limit`."""
+        sql = _EVENTS_PAGES[(event_type is not None, camera_id is not None)]
+        filters = [f for f in (event_type, camera_id) if f is not None]
+        rows = await self._pool.fetch(sql, session_id, *after, limit, *filters)
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def stills(
+        self, session_id: str, limit: int, camera_id: str | None, favorites_only: bool
+    ) -> list[str]:
+        sql = _STILLS[(camera_id is not None, favorites_only)]
+        args = (limit,) if camera_id is None else (limit, camera_id)
+        return await self._all(sql, session_id, *args)
+
+    async def music(self, session_id: str, limit: int) -> list[str]:
+        return await self._all(MUSIC, session_id, limit)
+
+    async def assets(self, session_id: str, asset_type: str | None) -> list[str]:
+        if asset_type is None:
+            return await self._all(_ASSETS[False], session_id)
+        return await self._all(_ASSETS[True], session_id, asset_type)

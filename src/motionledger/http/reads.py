@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Final
 
 from litestar import Response, get
-from litestar.datastructures import State
 from litestar.params import Parameter
 
-from ...domain.events import ID_PATTERN, MAX_EPOCH_MS, DirectorEventType, SessionType
-from ...domain.rows import (
+from ..domain.events import ID_PATTERN, MAX_EPOCH_MS, DirectorEventType, SessionType
+from ..domain.rows import (
     AssetRow,
     CameraRow,
     EventsPage,
@@ -20,7 +19,9 @@ from ...domain.rows import (
     StillCandidateRow,
     Timeline,
 )
-from .routes_common import documented, ok, production
+from .deps import Reads
+from .envelope import ok
+from .openapi import documented
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
@@ -42,8 +43,8 @@ CameraFilter = Annotated[
     operation_class=documented(SessionRow, errors=_READ_ERRORS),
     summary="A session",
 )
-async def get_session(state: State, sessionId: SessionId) -> Response[bytes]:
-    return ok(await production(state).queries.session(sessionId))
+async def get_session(reads: Reads, sessionId: SessionId) -> Response[bytes]:
+    return ok(await reads.session(sessionId))
 
 
 @get(
@@ -52,10 +53,10 @@ async def get_session(state: State, sessionId: SessionId) -> Response[bytes]:
     summary="The latest-started session not complete or cancelled (or null)",
 )
 async def get_active_session(
-    state: State,
+    reads: Reads,
     sessionType: Annotated[SessionType | None, Parameter()] = None,
 ) -> Response[bytes]:
-    return ok(await production(state).queries.active(sessionType))
+    return ok(await reads.active(sessionType))
 
 
 @get(
@@ -67,7 +68,7 @@ async def get_active_session(
     "createdAt. Every list is in ascending order.",
 )
 async def get_timeline(
-    state: State,
+    reads: Reads,
     sessionId: SessionId,
     windowStartMs: Annotated[int | None, Parameter(ge=0, le=MAX_EPOCH_MS)] = None,
     windowEndMs: Annotated[int | None, Parameter(ge=0, le=MAX_EPOCH_MS)] = None,
@@ -75,7 +76,7 @@ async def get_timeline(
 ) -> Response[bytes]:
     start = 0 if windowStartMs is None else windowStartMs
     end = MAX_EPOCH_MS if windowEndMs is None else windowEndMs
-    return ok(await production(state).queries.timeline(sessionId, start, end, limit))
+    return ok(await reads.timeline(sessionId, start, end, limit))
 
 
 @get(
@@ -83,8 +84,8 @@ async def get_timeline(
     operation_class=documented(list[CameraRow], errors=_READ_ERRORS),  # type: ignore[valid-type]
     summary="A session's cameras by cameraId",
 )
-async def get_cameras(state: State, sessionId: SessionId) -> Response[bytes]:
-    return ok(await production(state).queries.cameras(sessionId))
+async def get_cameras(reads: Reads, sessionId: SessionId) -> Response[bytes]:
+    return ok(await reads.cameras(sessionId))
 
 
 @get(
@@ -95,7 +96,7 @@ async def get_cameras(state: State, sessionId: SessionId) -> Response[bytes]:
     "numItems has isDone true; the cursor stays valid while new events arrive.",
 )
 async def get_events(
-    state: State,
+    reads: Reads,
     sessionId: SessionId,
     numItems: Annotated[
         int, Parameter(ge=1, le=MAX_LIMIT, description="page size (1-1000)")
@@ -104,8 +105,7 @@ async def get_events(
     eventType: Annotated[DirectorEventType | None, Parameter()] = None,
     cameraId: CameraFilter = None,
 ) -> Response[bytes]:
-    queries = production(state).queries
-    return ok(await queries.events(sessionId, numItems, cursor, eventType, cameraId))
+    return ok(await reads.events(sessionId, numItems, cursor, eventType, cameraId))
 
 
 @get(
@@ -114,14 +114,13 @@ async def get_events(
     summary="A session's still candidates by score (highest first), then timestampMs",
 )
 async def get_stills(
-    state: State,
+    reads: Reads,
     sessionId: SessionId,
     limit: Limit = DEFAULT_LIMIT,
     cameraId: CameraFilter = None,
     favoritesOnly: Annotated[bool, Parameter()] = False,
 ) -> Response[bytes]:
-    queries = production(state).queries
-    return ok(await queries.stills(sessionId, limit, cameraId, favoritesOnly))
+    return ok(await reads.stills(sessionId, limit, cameraId, favoritesOnly))
 
 
 @get(
@@ -130,9 +129,9 @@ async def get_stills(
     summary="A session's music moments by timestampMs",
 )
 async def get_music_moments(
-    state: State, sessionId: SessionId, limit: Limit = DEFAULT_LIMIT
+    reads: Reads, sessionId: SessionId, limit: Limit = DEFAULT_LIMIT
 ) -> Response[bytes]:
-    return ok(await production(state).queries.music(sessionId, limit))
+    return ok(await reads.music(sessionId, limit))
 
 
 @get(
@@ -141,11 +140,11 @@ async def get_music_moments(
     summary="A session's assets by createdAt",
 )
 async def get_assets(
-    state: State,
+    reads: Reads,
     sessionId: SessionId,
     assetType: Annotated[str | None, Parameter(min_length=1)] = None,
 ) -> Response[bytes]:
-    return ok(await production(state).queries.assets(sessionId, assetType))
+    return ok(await reads.assets(sessionId, assetType))
 
 
 READ_ROUTES: Final[list[Any]] = [

@@ -1,4 +1,9 @@
-"""The `motionledger` command: one console script, a subcommand per job."""
+"""The `motionledger` command: one console script, a subcommand per job.
+
+The CLI edge: argument parsing, and each command's output for a person (tables, progress
+bars) or a machine (JSON lines), in the modules beside this one. It may import everything
+below it, including the process wiring (`serve`); nothing imports it.
+"""
 
 from __future__ import annotations
 
@@ -11,33 +16,34 @@ from typing import Any
 
 import msgspec
 
-from . import logs
-from .settings import Settings, SettingsError, load
+from .. import logs
+from ..errors import LedgerError
+from ..settings import Settings, SettingsError, load
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 async def _serve(settings: Settings, _: argparse.Namespace) -> int:
-    from .services.daemon import serve
+    from ..daemon import serve
 
     return await serve(settings)
 
 
 async def _migrate(settings: Settings, _: argparse.Namespace) -> int:
-    from .adapters.postgres.database import connect, migrate
+    from ..adapters.postgres.database import connect, discard, migrate
 
     async with _database(settings) as dsn:
         conn = await connect(dsn)
         try:
             applied = await migrate(conn)
         finally:
-            await conn.close()
+            discard(conn)
     print("applied: " + ", ".join(applied) if applied else "schema is up to date")
     return 0
 
 
 async def _schema(_: Settings, __: argparse.Namespace) -> int:
-    from .domain.events import json_schema
+    from ..domain.events import json_schema
 
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(json_schema()), indent=2).decode())
     sys.stdout.write("\n")
@@ -45,7 +51,7 @@ async def _schema(_: Settings, __: argparse.Namespace) -> int:
 
 
 async def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
-    from .services.dead_letters import list_dead_letters
+    from .dead_letters import list_dead_letters
 
     async with _database(settings) as dsn:
         return await list_dead_letters(
@@ -54,27 +60,27 @@ async def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _verify(settings: Settings, args: argparse.Namespace) -> int:
-    from .services.verify import run_verify
+    from .verify import run_verify
 
     async with _database(settings) as dsn:
         return await run_verify(dsn, from_position=args.from_position)
 
 
 async def _simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from .services.simulate import run
+    from .simulate import run
 
     return await run(settings, args)
 
 
 async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
-    from .services.rebuild import run_rebuild
+    from .rebuild import run_rebuild
 
     async with _database(settings) as dsn:
         return await run_rebuild(dsn, args.projections, chunk=args.chunk, quiet=args.quiet)
 
 
 def _projection_name(name: str) -> str:
-    from .domain.projections import NAMES
+    from ..domain.projections import NAMES
 
     if name not in NAMES:
         raise argparse.ArgumentTypeError(f"unknown projection {name!r} (one of {', '.join(NAMES)})")
@@ -82,7 +88,7 @@ def _projection_name(name: str) -> str:
 
 
 async def _replay(settings: Settings, args: argparse.Namespace) -> int:
-    from .services.replay import run_replay
+    from .replay import run_replay
 
     async with _database(settings) as dsn:
         return await run_replay(
@@ -97,7 +103,7 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
 
 def _database(settings: Settings) -> Any:
     """The database a one-shot command talks to: the configured one, else the embedded one."""
-    from .adapters.embedded import database_for_command
+    from ..adapters.embedded import database_for_command
 
     return database_for_command(settings)
 
@@ -164,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true", help="one JSON object per line")
     replay.set_defaults(run=_replay)
 
-    from .domain.projections import NAMES
+    from ..domain.projections import NAMES
 
     rebuild = commands.add_parser(
         "rebuild",
@@ -235,13 +241,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_format)
     run: Command = args.run
-    from .adapters.embedded import EmbeddedError
-
     try:
         return asyncio.run(run(settings, args))
     except KeyboardInterrupt:
         return 130
-    except EmbeddedError as error:  # e.g. ./var already in use: say so, no traceback
+    except LedgerError as error:  # e.g. ./var already in use: say so, no traceback
         print(f"motionledger: {error}", file=sys.stderr)
         return 1
 

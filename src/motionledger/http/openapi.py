@@ -1,43 +1,17 @@
-"""What the /production routes share: the envelope as bytes, OpenAPI from the Structs, and
-the mapping of service errors to status codes (so handlers read as the happy path)."""
+"""OpenAPI from the Structs: each route's body and answers are documented by the same Structs
+that decode and encode them, so a field is never described twice."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import msgspec
-from litestar import Request, Response
-from litestar.datastructures import State
-from litestar.enums import MediaType
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, RequestBody
 
-from ...services.queries import BadCursor, NotFound
-from ...services.writes import Refused, Unavailable
-from ..postgres.database import DB_DOWN
-from .envelope import ApiError, Failure, Ok, failure
-
-if TYPE_CHECKING:
-    from ...services.production import Production
-
-JSON: Final = MediaType.JSON
+from .envelope import JSON, Failure, Ok
 
 
-def ok(result: bytes, status: int = 200) -> Response[bytes]:
-    """`{"ok": true, "result": <result>}` around JSON that is already encoded."""
-    return Response(b'{"ok":true,"result":' + result + b"}", status_code=status, media_type=JSON)
-
-
-def production(state: State) -> Production:
-    """The services behind the routes, or 503 while the daemon is still connecting."""
-    resources = state.resources
-    found: Production | None = getattr(resources, "production", None)
-    if found is None:
-        raise ApiError(503, "unavailable", "the ledger is starting: database or broker not up")
-    return found
-
-
-# -- OpenAPI from the Structs -----------------------------------------------------------
 def _inline(schema: Any, defs: dict[str, Any]) -> Any:
     if isinstance(schema, dict):
         ref = schema.get("$ref")
@@ -99,29 +73,3 @@ def documented(
                 self.request_body = RequestBody(content=media(body), required=True)
 
     return Documented
-
-
-# -- service errors as answers ------------------------------------------------------------
-def _not_found(_: Request[Any, Any, Any], exc: NotFound) -> Response[Failure]:
-    return failure(404, "not_found", str(exc))
-
-
-def _bad_cursor(_: Request[Any, Any, Any], exc: BadCursor) -> Response[Failure]:
-    return failure(400, "invalid_request", f"cursor: {exc}")
-
-
-def _refused(_: Request[Any, Any, Any], exc: Refused) -> Response[Failure]:
-    return failure(413 if exc.code == "too_large" else 400, exc.code, exc.message)
-
-
-def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Failure]:
-    return failure(503, "unavailable", str(exc) or f"database unavailable ({type(exc).__name__})")
-
-
-EXCEPTION_HANDLERS: Final[dict[Any, Any]] = {
-    NotFound: _not_found,
-    BadCursor: _bad_cursor,
-    Refused: _refused,
-    Unavailable: _unavailable,
-    **dict.fromkeys(DB_DOWN, _unavailable),
-}

@@ -9,28 +9,23 @@ from typing import Any, Final
 
 import msgspec
 from litestar import Request, Response, post
-from litestar.datastructures import State
 
-from ...domain.events import (
+from ..domain.events import (
     CameraStateChanged,
     CameraUpserted,
     DirectorEvent,
     Event,
     StillUpdated,
 )
-from ...domain.reasons import STATE_REASONS
-from ...domain.requests import (
-    ROW,
-    WRITES,
-    EventBatchBody,
-    Write,
-)
-from ...domain.rows import ROWS, Pending
-from ...domain.uuid7 import uuid7
-from ...services.production import Production
-from ...services.waiters import Outcome
-from .envelope import ApiError
-from .routes_common import documented, ok, production
+from ..domain.reasons import STATE_REASONS
+from ..domain.requests import ROW, WRITES, EventBatchBody, Write
+from ..domain.rows import ROWS, PendingWrite
+from ..domain.uuid7 import uuid7
+from ..services.waiters import Outcome
+from .deps import ReadModel, Reads, Writes
+from .envelope import ok
+from .errors import ApiError
+from .openapi import documented
 
 _WRITE_ERRORS: Final = (400, 401, 409, 413, 503)
 _ENCODER: Final = msgspec.json.Encoder()
@@ -60,36 +55,37 @@ def _rejected(outcomes: list[Outcome], events: list[Event]) -> ApiError:
 
 
 async def _answer(
-    prod: Production, write: Write, event: Event, outcome: Outcome | None
+    reads: ReadModel, write: Write, event: Event, outcome: Outcome | None
 ) -> Response[bytes]:
     if outcome is None:
-        return ok(_ENCODER.encode(Pending(event_id=event.event_id, pending=True)), 202)
+        return ok(_ENCODER.encode(PendingWrite(event_id=event.event_id, pending=True)), 202)
     if not outcome.accepted:
         raise _rejected([outcome], [event])
     if write.result != ROW:
         return ok(_ENCODER.encode(getattr(event, write.result)))
     if isinstance(event, CameraUpserted | CameraStateChanged):
-        row = await prod.queries.camera_row(event.session_id, event.camera_id)
+        row = await reads.camera_row(event.session_id, event.camera_id)
     else:
         assert isinstance(event, StillUpdated)
-        row = await prod.queries.still_row(event.still_candidate_id)
+        row = await reads.still_row(event.still_candidate_id)
     if row is None:  # projected but gone: cannot happen to an append-only ledger's rows
         raise ApiError(500, "internal_error", f"{write.projection.name} row missing after write")
     return ok(row)
 
 
 def _write_route(write: Write) -> Any:
-    async def handler(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-        prod = production(state)
+    async def handler(
+        request: Request[Any, Any, Any], reads: Reads, writes: Writes
+    ) -> Response[bytes]:
         body = decode_body(await request.body(), write.body)
         if write.path == "still/update" and body.session_id is None:
-            owner = await prod.still_session(body.still_candidate_id)
+            owner = await writes.still_session(body.still_candidate_id)
             if owner is None:
                 raise ApiError(409, "unknown_still", f"still {body.still_candidate_id} is unknown")
             body = msgspec.structs.replace(body, session_id=owner)
         event = write.build(body)
-        [outcome] = await prod.writes.submit([event])
-        return await _answer(prod, write, event, outcome)
+        [outcome] = await writes.submit([event])
+        return await _answer(reads, write, event, outcome)
 
     name = "post_" + write.path.replace("/", "_").replace("-", "_")
     handler.__name__ = handler.__qualname__ = name
@@ -99,7 +95,9 @@ def _write_route(write: Write) -> Any:
         status_code=200,
         operation_id=name,
         summary=write.summary,
-        operation_class=documented(result, body=write.body, errors=_WRITE_ERRORS, pending=Pending),
+        operation_class=documented(
+            result, body=write.body, errors=_WRITE_ERRORS, pending=PendingWrite
+        ),
     )(handler)
 
 
@@ -110,11 +108,10 @@ def _write_route(write: Write) -> Any:
     description="Checked as a whole before anything is published (one invalid event: 400, "
     "nothing written); then published and judged in order; answers once all are decided.",
     operation_class=documented(
-        list[str], body=EventBatchBody, errors=_WRITE_ERRORS, pending=Pending
+        list[str], body=EventBatchBody, errors=_WRITE_ERRORS, pending=PendingWrite
     ),
 )
-async def post_event_batch(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    prod = production(state)
+async def post_event_batch(request: Request[Any, Any, Any], writes: Writes) -> Response[bytes]:
     body = decode_body(await request.body(), EventBatchBody)
     events: list[Event] = []
     for index, item in enumerate(body.events):
@@ -126,10 +123,11 @@ async def post_event_batch(request: Request[Any, Any, Any], state: State) -> Res
         values["session_id"] = body.session_id
         values["event_id"] = values["event_id"] or uuid7()
         events.append(DirectorEvent(**values))
-    outcomes = await prod.writes.submit(events)
+    outcomes = await writes.submit(events)
     ids = [e.event_id for e in events]
     if any(o is None for o in outcomes):
-        return ok(_ENCODER.encode(Pending(event_id=ids[-1], pending=True, event_ids=ids)), 202)
+        pending = PendingWrite(event_id=ids[-1], pending=True, event_ids=ids)
+        return ok(_ENCODER.encode(pending), 202)
     decided = [o for o in outcomes if o is not None]
     if not all(o.accepted for o in decided):
         raise _rejected(decided, events)

@@ -5,19 +5,21 @@ from __future__ import annotations
 import hmac
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Litestar
-from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from ... import metrics
-from ...services.health import Health
-from .envelope import EXCEPTION_HANDLERS, ErrorBody, Failure
+from .. import metrics
+from ..services.health import Health
+from .deps import ReadModel, WriteModel, providers
+from .errors import EXCEPTION_HANDLERS
 from .health import ROUTES as HEALTH_ROUTES
+from .routes import production_router
 
 _SLASHES = re.compile(r"/{2,}")
 _UNAUTHORIZED = (
@@ -90,16 +92,21 @@ def _timed(app: ASGIApp) -> ASGIApp:
 def create_app(
     *,
     health: Health,
+    reads: Callable[[], ReadModel | None],
+    writes: Callable[[], WriteModel | None],
     token: str | None,
     max_body_bytes: int,
-    routes: Sequence[Any] = (),
-    state: dict[str, Any] | None = None,
     debug: bool = False,
 ) -> ASGIApp:
+    """The endpoint: probes and metrics, and /production answered by the services that
+    `reads` and `writes` provide (None while they are not up: 503)."""
     app = Litestar(
-        route_handlers=[*HEALTH_ROUTES, *routes],
+        route_handlers=[*HEALTH_ROUTES, production_router()],
         exception_handlers=EXCEPTION_HANDLERS,
-        state=State({"health": health, **(state or {})}),
+        dependencies={
+            "health": Provide(lambda: health, sync_to_thread=False),
+            **providers(reads, writes),
+        },
         openapi_config=OpenAPIConfig(
             title="motionledger",
             version="1",
@@ -110,6 +117,3 @@ def create_app(
         debug=debug,
     )
     return _timed(_auth(app, token))
-
-
-__all__ = ["ErrorBody", "Failure", "create_app"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ... import metrics
-from ...services.health import Health, Readiness
+from .. import metrics
+from ..services.health import Health, Readiness
 from .envelope import ErrorBody, Ok
 
 
@@ -24,8 +24,7 @@ async def healthz() -> Ok[str]:
 
 
 @get("/readyz", include_in_schema=False)
-async def readyz(state: State) -> Response[Ok[Readiness] | NotReady]:
-    health: Health = state.health
+async def readyz(health: NamedDependency[Health]) -> Response[Ok[Readiness] | NotReady]:
     report = await health.readiness()
     if report.ready:
         return Response(Ok(result=report))

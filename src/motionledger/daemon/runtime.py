@@ -1,0 +1,124 @@
+"""What one `serve` process runs, typed: the connections, the services built on them once
+they answer, and the readiness checks /readyz reports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from nats.aio.client import Client
+
+from .. import metrics
+from ..adapters.nats import broker
+from ..adapters.postgres import projections as pg
+from ..adapters.postgres.database import Pool, ping
+from ..errors import Unavailable
+from ..services.health import Health
+from ..services.ingest import Ingestor
+from ..services.projectors import Projector
+from ..services.queries import Queries
+from ..services.waiters import Waiters
+from ..services.writes import WriteService
+from ..settings import Settings
+
+WorkerRun = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class Services:
+    """The ledger's services on one database and broker connection."""
+
+    ingestor: Ingestor
+    projector: Projector
+    waiters: Waiters
+    queries: Queries
+    writes: WriteService
+
+    @classmethod
+    def build(cls, settings: Settings, pool: Pool, client: Client) -> Services:
+        dsn = settings.database_url or ""
+        waiters = Waiters(dsn)
+        projector = Projector(dsn, on_projected=lambda _: waiters.poke())
+        services = cls(
+            ingestor=Ingestor(settings, pool, client),
+            projector=projector,
+            waiters=waiters,
+            queries=Queries(pool),
+            writes=WriteService(settings, client, waiters, pool),
+        )
+        services.ingestor.on_commit = services.on_commit
+        return services
+
+    def on_commit(self, head: int) -> None:
+        """The in-process ingest committed up to `head`."""
+        self.projector.wake(head)
+        self.waiters.poke()
+
+    @property
+    def workers(self) -> list[WorkerRun]:
+        return [self.ingestor.run, self.projector.run, self.waiters.run]
+
+
+@dataclass
+class Runtime:
+    """Filled in as `serve` comes up: HTTP first, then the database, then the broker."""
+
+    settings: Settings
+    health: Health = field(default_factory=Health)
+    pool: Pool | None = None
+    client: Client | None = None
+    services: Services | None = None
+
+    @property
+    def ingestor(self) -> Ingestor | None:
+        return None if self.services is None else self.services.ingestor
+
+    def queries(self) -> Queries | None:
+        return None if self.services is None else self.services.queries
+
+    def writes(self) -> WriteService | None:
+        return None if self.services is None else self.services.writes
+
+    def register_checks(self) -> None:
+        self.health.register("database", self._database)
+        self.health.register("broker", self._broker)
+        self.health.register("ingest", self._ingest)
+        self.health.register("projections", self.check_projections)
+
+    async def _database(self) -> tuple[bool, object]:
+        if self.pool is None:
+            return False, "not connected"
+        try:
+            await ping(self.pool)
+        except Unavailable as error:
+            metrics.DATABASE_UP.set(0)
+            return False, str(error)
+        metrics.DATABASE_UP.set(1)
+        return True, "up"
+
+    async def _broker(self) -> tuple[bool, object]:
+        if self.client is None or not self.client.is_connected:
+            return False, "not connected"
+        try:
+            await broker.round_trip(self.client)
+        except Unavailable as error:
+            return False, f"not answering: {error}"
+        return True, "up"
+
+    async def _ingest(self) -> tuple[bool, object]:
+        if self.ingestor is None:
+            return False, "not started"
+        role = "active" if self.ingestor.active else "standby"
+        return True, {"role": role, "committedSeq": self.ingestor.committed_seq}
+
+    async def check_projections(self) -> tuple[bool, object]:
+        """Where each projection stands and how far it trails, and whether that is within
+        `ready_max_lag_ms`."""
+        if self.pool is None:
+            return False, "not connected"
+        bound_ms = self.settings.ready_max_lag_ms
+        lags = await pg.lag(self.pool)
+        detail = {lag.projection: {"position": lag.position, "lagMs": lag.lag_ms} for lag in lags}
+        lagging = [name for name, d in detail.items() if d["lagMs"] > bound_ms]
+        return not lagging, detail

@@ -1,0 +1,77 @@
+"""What the routes need from the services, as protocols, and how they get them: Litestar
+dependency injection from providers the process wiring hands to `create_app`.
+
+The services come up after the HTTP server (so /healthz answers while the database and
+broker are still connecting); until then a provider answers None and a route 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+from litestar.di import NamedDependency, Provide
+
+from ..domain.events import Event
+from ..errors import Unavailable
+from ..services.waiters import Outcome
+
+
+@runtime_checkable
+class ReadModel(Protocol):
+    """The read tables, as JSON: services.queries.Queries."""
+
+    async def session(self, session_id: str) -> bytes: ...
+    async def active(self, session_type: str | None) -> bytes: ...
+    async def timeline(self, session_id: str, start: int, end: int, limit: int) -> bytes: ...
+    async def cameras(self, session_id: str) -> bytes: ...
+    async def events(
+        self,
+        session_id: str,
+        num_items: int,
+        cursor: str | None,
+        event_type: str | None,
+        camera_id: str | None,
+    ) -> bytes: ...
+    async def stills(
+        self, session_id: str, limit: int, camera_id: str | None, favorites_only: bool
+    ) -> bytes: ...
+    async def music(self, session_id: str, limit: int) -> bytes: ...
+    async def assets(self, session_id: str, asset_type: str | None) -> bytes: ...
+    async def camera_row(self, session_id: str, camera_id: str) -> bytes | None: ...
+    async def still_row(self, still_id: str) -> bytes | None: ...
+
+
+@runtime_checkable
+class WriteModel(Protocol):
+    """Publishing through the stream and waiting for the verdicts: services.writes."""
+
+    async def submit(self, events: Sequence[Event]) -> list[Outcome | None]: ...
+    async def still_session(self, still_id: str) -> str | None: ...
+
+
+# What a handler declares to be given a service (by the parameter's name).
+Reads = NamedDependency[ReadModel]
+Writes = NamedDependency[WriteModel]
+
+Source = Callable[[], object | None]
+
+
+def _required(source: Source, what: str) -> Callable[[], object]:
+    def provide() -> object:
+        found = source()
+        if found is None:
+            raise Unavailable(f"the ledger is starting: {what} not up yet")
+        return found
+
+    return provide
+
+
+def providers(
+    reads: Callable[[], ReadModel | None], writes: Callable[[], WriteModel | None]
+) -> dict[str, Provide]:
+    """The app's dependencies: `reads` and `writes`, answered by the given sources."""
+    return {
+        "reads": Provide(_required(reads, "database"), sync_to_thread=False),
+        "writes": Provide(_required(writes, "database or broker"), sync_to_thread=False),
+    }

@@ -1,0 +1,15 @@
+"""Everything under /production: the eight reads and twelve writes."""
+
+from __future__ import annotations
+
+from litestar import Router
+
+from .reads import READ_ROUTES
+from .writes import WRITE_ROUTES
+
+
+def production_router() -> Router:
+    """A fresh Router each time: apps may be many (tests build several)."""
+    return Router(
+        path="/production", route_handlers=[*READ_ROUTES, *WRITE_ROUTES], tags=["production"]
+    )
