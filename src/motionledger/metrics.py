@@ -96,6 +96,11 @@ INGEST_RESTARTS: Final = Counter(
     ["cause"],
     registry=REGISTRY,
 )
+INGEST_STALLED: Final = Gauge(
+    "motionledger_ingest_stalled_seconds",
+    "Seconds since the last ingest commit while the stream holds unjudged messages; 0 otherwise.",
+    registry=REGISTRY,
+)
 BROKER_UP: Final = Gauge(
     "motionledger_broker_up", "1 while the broker connection is up.", registry=REGISTRY
 )

@@ -13,7 +13,7 @@ from .. import metrics
 from ..adapters.nats import broker
 from ..adapters.postgres import projections as pg
 from ..adapters.postgres.database import Pool, ping
-from ..errors import Unavailable
+from ..errors import LedgerError, Unavailable
 from ..services.health import Health
 from ..services.ingest import Ingestor
 from ..services.projectors import Projector
@@ -110,15 +110,35 @@ class Runtime:
         if self.ingestor is None:
             return False, "not started"
         role = "active" if self.ingestor.active else "standby"
-        return True, {"role": role, "committedSeq": self.ingestor.committed_seq}
+        stall = self.ingestor.stall
+        # A stall does not make the process unready: its reads still answer (and say how
+        # current they are), and a balancer that drained every replica at once would turn
+        # stale reads into none. The stall is an alert (IngestStalled), shown here.
+        return True, {
+            "role": role,
+            "committedSeq": self.ingestor.committed_seq,
+            "stalledSeconds": round(stall.seconds, 3),
+            "stuckAtSeq": stall.stuck_at_seq,
+            "streamLastSeq": stall.stream_last_seq,
+            "lastError": stall.last_error,
+        }
 
     async def check_projections(self) -> tuple[bool, object]:
-        """Where each projection stands and how far it trails, and whether that is within
-        `ready_max_lag_ms`."""
+        """Where each projection stands and how far it trails. Never a reason to be unready:
+        during a catch-up every replica trails alike, and draining them all would turn
+        stale reads into none. Lag is for metrics and alerts; readiness is "can answer"."""
         if self.pool is None:
             return False, "not connected"
         bound_ms = self.settings.ready_max_lag_ms
-        lags = await pg.lag(self.pool)
-        detail = {lag.projection: {"position": lag.position, "lagMs": lag.lag_ms} for lag in lags}
-        lagging = [name for name, d in detail.items() if d["lagMs"] > bound_ms]
-        return not lagging, detail
+        try:
+            lags = await pg.lag(self.pool)
+        except LedgerError as error:  # e.g. the log locked: say so, the reads still answer
+            return True, f"unknown: {error}"
+        return True, {
+            lag.projection: {
+                "position": lag.position,
+                "lagMs": lag.lag_ms,
+                "lagging": lag.lag_ms > bound_ms,
+            }
+            for lag in lags
+        }

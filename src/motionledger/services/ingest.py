@@ -44,6 +44,7 @@ from ..settings import Settings
 from .judging import Batcher, Judged
 from .memory import JudgeMemory
 from .refusals import Refusals
+from .stall import IngestProgress, StallReport, StallWatch
 from .worker import Worker
 
 log = logs.get(__name__)
@@ -77,6 +78,7 @@ class Ingestor:
         # API calls fail fast: one sent into an outage would otherwise hold the restart
         # for nats-py's default 5 s after the broker is back
         self._js = client.jetstream(timeout=broker.API_TIMEOUT_S)
+        self._watch_js = client.jetstream(timeout=1.0)  # the stall watch asks on its own
         self._stream = settings.stream
         self._batcher = Batcher(
             root=settings.subject_root,
@@ -90,6 +92,7 @@ class Ingestor:
             client, self._stream, consumer_name(self._stream), batch=settings.batch_size
         )
         self.on_commit = on_commit  # told the new log head after each commit
+        self.progress = IngestProgress(last_commit=time.monotonic())
         self._worker = Worker(
             "ingest",
             settings.database_url or "",
@@ -97,7 +100,9 @@ class Ingestor:
             lease=Lock.WRITER,
             on_failure=self._failed,
             on_active=self._activated,
+            on_standby=self._standing_by,
         )
+        self._stall = StallWatch(self.progress, self._stream_last_seq, metrics.INGEST_STALLED.set)
         self.ingesting = False  # holds the lease and has resumed from the checkpoint
         self.epoch = 0
         self.committed_seq = 0
@@ -111,19 +116,34 @@ class Ingestor:
         """Holds the writer lease (else it stands by)."""
         return self._worker.active
 
+    @property
+    def stall(self) -> StallReport:
+        """Whether commits have stopped while the stream holds unjudged messages."""
+        return self._stall.current
+
     async def run(self, stop: asyncio.Event) -> None:
-        await self._worker.run(stop)
-        await self._puller.close()
+        watch = asyncio.ensure_future(self._stall.run(stop))
+        try:
+            await self._worker.run(stop)
+        finally:
+            await watch
+            await self._puller.close()
         log.info("ingest_stopped", committed_seq=self.committed_seq, head=self.head_position)
 
-    @staticmethod
-    def _failed(kind: str) -> None:
+    async def _stream_last_seq(self) -> int:
+        return (await broker.stream_position(self._watch_js, self._stream)).last_seq
+
+    def _failed(self, kind: str, error: Exception) -> None:
+        self.progress.last_error = f"{kind}: {error!r}"[:500]
         metrics.INGEST_RESTARTS.labels(kind).inc()
         if kind == "database":
             metrics.DATABASE_UP.set(0)
 
     def _activated(self, active: bool) -> None:
         metrics.INGEST_ACTIVE.set(1 if active else 0)
+
+    def _standing_by(self, standing_by: bool) -> None:
+        self.progress.standing_by = standing_by
 
     # -- the work: holding the lease, ingest until stopped --------------------------------
     async def _ingest(self, conn: Connection, stop: asyncio.Event) -> None:
@@ -133,6 +153,7 @@ class Ingestor:
             except BrokerUnavailable as error:
                 # the broker is not the truth: start over from what Postgres has committed
                 cause = "pull" if isinstance(error, PullBroken) else "broker"
+                self.progress.last_error = f"{cause}: {error!r}"[:500]
                 metrics.INGEST_RESTARTS.labels(cause).inc()
                 log.warning("ingest_restart", cause=cause, error=str(error) or repr(error))
                 await self._worker.backoff.sleep(stop)
@@ -140,6 +161,7 @@ class Ingestor:
                 raise  # the worker loop reconnects and takes the lease again
             except Exception as error:
                 # a bug, not an outage: say so loudly, then start over from the checkpoint
+                self.progress.last_error = f"error: {error!r}"[:500]
                 metrics.INGEST_RESTARTS.labels("error").inc()
                 log.exception("ingest_failed", error=repr(error))
                 await self._worker.backoff.sleep(stop)
@@ -271,6 +293,7 @@ class Ingestor:
         write = judged.write
         metrics.CONSUMER_PENDING.set(self._puller.backlog_after(write.to_seq))
         self.committed_seq = write.to_seq
+        self.progress.committed(write.to_seq)
         self.head_position = write.head
         self._head = judged.head
         self._batcher.forget_before(write.to_seq)

@@ -38,10 +38,12 @@ class Worker:
     dsn: str
     work: Work
     lease: Lock | None = None
-    # told of each failure by kind ("database", "broker", "lease", "error"), e.g. for metrics
-    on_failure: Callable[[str], None] | None = None
+    # told of each failure with its kind ("database", "broker", "lease", "error")
+    on_failure: Callable[[str, Exception], None] | None = None
     # told when the worker starts (True) and stops (False) holding its lease and working
     on_active: Callable[[bool], None] | None = None
+    # told when it starts (True) and stops (False) waiting for another process's lease
+    on_standby: Callable[[bool], None] | None = None
     backoff: Backoff = field(default_factory=Backoff)
     active: bool = False
 
@@ -68,7 +70,13 @@ class Worker:
         if await try_lock(conn, lease):
             return True
         log.info(f"{self.name}_standby", reason=f"another process holds the {lease.name} lease")
-        return await take_lease(conn, lease, stop)
+        if self.on_standby is not None:
+            self.on_standby(True)
+        try:
+            return await take_lease(conn, lease, stop)
+        finally:
+            if self.on_standby is not None:
+                self.on_standby(False)
 
     def _set_active(self, active: bool) -> None:
         if active != self.active:
@@ -81,7 +89,7 @@ class Worker:
     def _failed(self, error: Exception) -> None:
         kind = failure_kind(error)
         if self.on_failure is not None:
-            self.on_failure(kind)
+            self.on_failure(kind, error)
         event = f"{self.name}_{'unavailable' if kind in ('database', 'broker') else 'failed'}"
         if kind in ("database", "broker"):
             log.warning(event, cause=kind, error=str(error) or type(error).__name__)

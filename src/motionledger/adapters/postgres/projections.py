@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import asyncpg
 
@@ -81,10 +81,16 @@ class Lag(NamedTuple):
 
 
 @translating
-async def lag(conn: asyncpg.Connection | asyncpg.Pool) -> list[Lag]:
-    """Per projection: checkpoint, head, and the age (ms) of its oldest unapplied event."""
-    rows = await conn.fetch(
-        """
+async def lag(pool: asyncpg.Pool) -> list[Lag]:
+    """Per projection: checkpoint, head, and the age (ms) of its oldest unapplied event.
+    Waits for no lock (a log locked by a migration must not hold a probe up): Contended."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute("SET LOCAL lock_timeout = '200ms'")
+        rows = await conn.fetch(_LAG)
+    return [Lag(*row) for row in rows]
+
+
+_LAG: Final = """
         SELECT s.projection, s.position, h.head,
                CASE WHEN h.head > s.position THEN
                     (extract(epoch FROM clock_timestamp() - e.recorded_at) * 1000)::bigint
@@ -93,9 +99,7 @@ async def lag(conn: asyncpg.Connection | asyncpg.Pool) -> list[Lag]:
          CROSS JOIN (SELECT coalesce(max(position), 0) AS head FROM ledger.events) h
           LEFT JOIN ledger.events e ON e.position = s.position + 1
          ORDER BY s.projection
-        """
-    )
-    return [Lag(*row) for row in rows]
+"""
 
 
 @translating
