@@ -64,6 +64,10 @@ class DuplicateEventId(StorageRefused):
     """An eventId is in the log already (logged beyond the judge's memory)."""
 
 
+class JudgedBefore(StorageRefused):
+    """An eventId the batch would log was rejected before (beyond the judge's memory)."""
+
+
 class StaleFact(StorageRefused):
     """A creation the judge believed new is in the log already: its facts were stale."""
 

@@ -1,5 +1,10 @@
 """The judge: given an event and what the ledger knows, accept it, call it a duplicate, or
 reject it with a reason. Pure: what the ledger knows is handed in, nothing is fetched here.
+
+An eventId is judged once. When the ledger knows how an eventId was judged before (its
+`Prior`), that decides: the same body again is a duplicate of a logged event, or the same
+rejection again; another body under the same eventId is a conflict (`event_id_reused`).
+`dead-letters replay` alone judges a rejected eventId afresh (`replay=True`).
 """
 
 from __future__ import annotations
@@ -7,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from .canonical import canonical_json
 from .events import (
     AnyEvent,
     AssetCreated,
@@ -60,6 +66,43 @@ class FactKeys:
         return bool(self.sessions or self.cameras or self.stills or self.assets)
 
 
+@dataclass(frozen=True, slots=True)
+class Prior:
+    """How an eventId was judged before."""
+
+    body: bytes | None  # the canonical body it came with (None: it was not a valid event)
+    rejection: Rejection | None = None  # None: it was logged
+    dead_letter_id: int | None = None  # where the rejection is kept (None: not stored yet)
+
+    @property
+    def logged(self) -> bool:
+        return self.rejection is None
+
+
+def judge_again(event_id: str, body: bytes, prior: Prior) -> Verdict:
+    """The verdict on an eventId that comes again: the first verdict holds."""
+    if prior.body != body:
+        return Rejection(
+            Reason.EVENT_ID_REUSED,
+            f"eventId {event_id} was judged before with another body; an eventId names one "
+            "event (give a new event a new eventId)",
+            "eventId",
+        )
+    if prior.rejection is None:
+        return DUPLICATE
+    where = (
+        "earlier in the same batch"
+        if prior.dead_letter_id is None
+        else f"dead letter {prior.dead_letter_id}"
+    )
+    return Rejection(
+        prior.rejection.reason,
+        f"eventId {event_id} was rejected before ({where}): {prior.rejection.detail}"[:1000],
+        prior.rejection.field,
+        repeat_of=prior.dead_letter_id,
+    )
+
+
 @dataclass(slots=True)
 class Knowledge:
     """What the ledger holds, as far as the events being judged need it.
@@ -68,22 +111,22 @@ class Knowledge:
     caller fills it for every key in `FactKeys` (absence means "not in the ledger").
     """
 
-    event_ids: set[str] = field(default_factory=set)
+    priors: dict[str, Prior] = field(default_factory=dict)  # eventId -> how it was judged
     sessions: set[str] = field(default_factory=set)
     cameras: set[tuple[str, str]] = field(default_factory=set)
     stills: dict[str, str] = field(default_factory=dict)  # stillCandidateId -> sessionId
     assets: set[str] = field(default_factory=set)
 
     def merge(self, other: Knowledge) -> None:
-        self.event_ids |= other.event_ids
+        self.priors.update(other.priors)
         self.sessions |= other.sessions
         self.cameras |= other.cameras
         self.stills.update(other.stills)
         self.assets |= other.assets
 
-    def learn(self, event: AnyEvent) -> None:
+    def learn(self, event: AnyEvent, body: bytes) -> None:
         """Record what an accepted event adds, so later events in the batch see it."""
-        self.event_ids.add(event.event_id)
+        self.priors[event.event_id] = Prior(body)
         if isinstance(event, SessionStarted):
             self.sessions.add(event.session_id)
         elif isinstance(event, CameraUpserted):
@@ -94,10 +137,20 @@ class Knowledge:
             self.assets.add(event.asset_id)
 
 
-def judge(event: AnyEvent, known: Knowledge) -> Verdict:
-    """The ledger's rules, in the order the contract gives them."""
-    if event.event_id in known.event_ids:
-        return DUPLICATE
+def judge(
+    event: AnyEvent, known: Knowledge, body: bytes | None = None, *, replay: bool = False
+) -> Verdict:
+    """The ledger's rules, in the order the contract gives them. `body`: the event's
+    canonical body (made here when not given); `replay`: an operator asked for this
+    rejected event to be judged again (`dead-letters replay`)."""
+    prior = known.priors.get(event.event_id)
+    if prior is not None and not (replay and not prior.logged):
+        return judge_again(event.event_id, canonical_json(event) if body is None else body, prior)
+    return judge_rules(event, known)
+
+
+def judge_rules(event: AnyEvent, known: Knowledge) -> Verdict:
+    """The rules about the ledger's state, for an eventId not judged before."""
     session = event.session_id
     if isinstance(event, SessionStarted):
         if session in known.sessions:
@@ -130,8 +183,19 @@ def judge(event: AnyEvent, known: Knowledge) -> Verdict:
     return ACCEPT
 
 
-def judge_and_learn(event: AnyEvent, known: Knowledge) -> Verdict:
-    verdict = judge(event, known)
+def judge_and_learn(
+    event: AnyEvent, known: Knowledge, body: bytes | None = None, *, replay: bool = False
+) -> Verdict:
+    """Judge, and remember the verdict for what follows in the same batch."""
+    if body is None:
+        body = canonical_json(event)
+    verdict = judge(event, known, body, replay=replay)
     if verdict is ACCEPT:
-        known.learn(event)
+        known.learn(event, body)
+    elif (
+        isinstance(verdict, Rejection)
+        and event.event_id not in known.priors
+        and verdict.reason is not Reason.EVENT_ID_REUSED
+    ):
+        known.priors[event.event_id] = Prior(body, verdict)
     return verdict

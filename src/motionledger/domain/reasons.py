@@ -24,6 +24,8 @@ class Reason(enum.StrEnum):
     UNKNOWN_STILL = "unknown_still"
     STILL_SESSION_MISMATCH = "still_session_mismatch"
     ASSET_EXISTS = "asset_exists"
+    # the same eventId came again with another body: an eventId names one event
+    EVENT_ID_REUSED = "event_id_reused"
     # PostgreSQL refused a row the judge accepted (a last line of defence, see services.ingest)
     STORAGE_REFUSED = "storage_refused"
 
@@ -38,6 +40,7 @@ STATE_REASONS: Final = frozenset(
         Reason.UNKNOWN_STILL,
         Reason.STILL_SESSION_MISMATCH,
         Reason.ASSET_EXISTS,
+        Reason.EVENT_ID_REUSED,
     }
 )
 
@@ -46,3 +49,5 @@ class Rejection(msgspec.Struct, frozen=True):
     reason: Reason
     detail: str
     field: str | None = None
+    # the dead letter whose verdict this one repeats (the same eventId and body came again)
+    repeat_of: int | None = None

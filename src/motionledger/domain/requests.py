@@ -174,3 +174,25 @@ EventBatchBody: Final = msgspec.defstruct(
     forbid_unknown_fields=True,
     module=__name__,
 )
+
+
+def filled_in(write: Write, body: msgspec.Struct) -> frozenset[str]:
+    """The fields of the event that the server filled in because the body left them out."""
+    return frozenset(
+        name
+        for name in ("event_id", *write.generated, *write.optional)
+        if getattr(body, name, None) is None
+    )
+
+
+def same_request(sent: Event, logged: Event, filled: frozenset[str]) -> bool:
+    """Whether a write that came again asks for what the logged event is: every field the
+    client sent is equal; those the server filled in (ids it made) are not compared, so a
+    retried write without them is the same request."""
+    if type(sent) is not type(logged):
+        return False
+    return all(
+        getattr(sent, name) == getattr(logged, name)
+        for name in sent.__struct_fields__
+        if name not in filled
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
-from ..domain.judge import FactKeys, Knowledge
+from ..domain.judge import FactKeys, Knowledge, Prior
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -68,18 +68,25 @@ class Recent(Generic[K, V]):
 
 class JudgeMemory:
     """Each generation must hold well over one batch of facts: a batch's optimistic facts
-    (learned before its commit) must survive until the next batch has been judged."""
+    (learned before its commit) must survive until the next batch has been judged.
 
-    def __init__(self, facts: int = 50_000, event_ids: int = 50_000) -> None:
+    `event_ids` are the eventIds judged lately (logged or rejected): one coming again is
+    looked up (its Prior: the body and verdict it had) before it is judged. `priors` keeps
+    the Priors looked up lately, so a batch judged again after a refusal needs no second
+    look-up. A miss in `event_ids` is not a promise: the database holds every verdict, and
+    refuses a commit that would give an eventId a second one (see services.refusals)."""
+
+    def __init__(self, facts: int = 50_000, event_ids: int = 50_000, priors: int = 10_000) -> None:
         self.sessions: Recent[str, bool] = Recent(facts)
         self.cameras: Recent[tuple[str, str], bool] = Recent(facts)
         self.stills: Recent[str, str] = Recent(facts)
         self.assets: Recent[str, bool] = Recent(facts)
         self.event_ids: Recent[str, bool] = Recent(event_ids)
+        self.priors: Recent[str, Prior] = Recent(priors)
 
-    def split(self, keys: FactKeys, event_ids: Iterable[str]) -> tuple[Knowledge, FactKeys]:
+    def split(self, keys: FactKeys) -> tuple[Knowledge, FactKeys]:
         """What memory answers for `keys`, and the keys it cannot answer."""
-        known = Knowledge(event_ids=self.event_ids.present(set(event_ids)))
+        known = Knowledge()
         missing = FactKeys()
         for session in keys.sessions:
             (known.sessions if session in self.sessions else missing.sessions).add(session)
@@ -101,8 +108,15 @@ class JudgeMemory:
         for still, session in known.stills.items():
             self.stills.put(still, session)
         self.assets.put_all(known.assets, True)
-        self.event_ids.put_all(known.event_ids, True)
+        self.event_ids.put_all(known.priors, True)
 
     def clear(self) -> None:
-        for memory in (self.sessions, self.cameras, self.stills, self.assets, self.event_ids):
+        for memory in (
+            self.sessions,
+            self.cameras,
+            self.stills,
+            self.assets,
+            self.event_ids,
+            self.priors,
+        ):
             memory.clear()

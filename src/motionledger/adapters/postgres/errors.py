@@ -17,6 +17,7 @@ from ...errors import (
     Contended,
     DatabaseUnavailable,
     DuplicateEventId,
+    JudgedBefore,
     LedgerError,
     OutOfStep,
     Permanent,
@@ -45,6 +46,7 @@ _CREATIONS: Final = frozenset(
 )
 _DUPLICATE_EVENT_ID: Final = "events_event_id_key"
 _CHECKPOINT_MOVED: Final = "MLCKP"  # raised by ledger.advance_checkpoint
+_JUDGED_BEFORE: Final = "MLJDG"  # raised by ledger.assert_unjudged
 # Nothing a retry changes: privileges, a missing object, a wrong password or database name.
 _PERMANENT: Final = (
     asyncpg.InsufficientPrivilegeError,
@@ -80,8 +82,11 @@ def translate(error: BaseException) -> LedgerError | None:
         return None
     if isinstance(error, _CONTENDED):
         return Contended(said(error))
-    if getattr(error, "sqlstate", None) == _CHECKPOINT_MOVED:
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate == _CHECKPOINT_MOVED:
         return OutOfStep(str(error))
+    if sqlstate == _JUDGED_BEFORE:
+        return JudgedBefore(said(error))
     constraint = getattr(error, "constraint_name", None)
     if constraint == _DUPLICATE_EVENT_ID:
         return DuplicateEventId(said(error), constraint=constraint)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import asyncpg
+import msgspec
 
 from ... import logs
-from ...domain.canonical import GENESIS_HASH
-from ...domain.judge import FactKeys, Knowledge
+from ...domain.canonical import GENESIS_HASH, canonical_json
+from ...domain.decoding import Decoded, decode_event
+from ...domain.judge import FactKeys, Knowledge, Prior
+from ...domain.reasons import Reason, Rejection
 from ...errors import StorageRefused
 from .errors import CONNECTION_LOST, translate, translating
 from .log_rows import DEAD_LETTER_COLUMNS, EVENT_COLUMNS, DeadLetterRow, EventRow, sql_columns
@@ -47,6 +50,8 @@ class BatchWrite:
     duplicates: int
     recorded_at: datetime
     head: int
+    # the eventIds it logs that must not have been rejected before (replays left out)
+    fresh_ids: list[str] = field(default_factory=list)
 
 
 @translating
@@ -147,8 +152,12 @@ def _small_commit(events: bool, dead_letters: bool) -> str:
         dead = _insert_from_arrays("dead_letters", sql_columns(DeadLetterRow), n)
         ctes.append(f"d AS ({dead})")
         n += len(DEAD_LETTER_COLUMNS)
+    # The checkpoint moves only past the guard: an eventId rejected before is not logged.
+    ctes.append(f"g AS (SELECT ledger.assert_unjudged(${n}::text[]) AS unjudged)")
+    n += 1
     ctes.append(
-        f"c AS (SELECT ledger.advance_checkpoint(${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}))"
+        f"c AS (SELECT ledger.advance_checkpoint(${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4})"
+        " FROM g)"
     )
     return f"WITH {', '.join(ctes)} SELECT pg_notify('{LOG_CHANNEL}', ${n + 5}) FROM c"
 
@@ -180,6 +189,7 @@ async def commit_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
             _SMALL_COMMITS[(bool(events), bool(dead))],
             *_columns(events),
             *_columns(dead),
+            batch.fresh_ids,
             batch.stream,
             batch.epoch,
             batch.from_seq,
@@ -201,6 +211,8 @@ async def commit_batch(conn: asyncpg.Connection, batch: BatchWrite) -> None:
                 records=batch.dead_letters,
                 columns=DEAD_LETTER_COLUMNS,
             )
+        if batch.fresh_ids:
+            await conn.execute("SELECT ledger.assert_unjudged($1::text[])", batch.fresh_ids)
         # Only validated tokens and integers are inlined (the stream name is a Token setting).
         await conn.execute(
             f"SELECT ledger.advance_checkpoint('{batch.stream}', {batch.epoch:d}, "
@@ -326,3 +338,32 @@ async def still_session(conn: asyncpg.Connection | asyncpg.Pool, still_id: str) 
         still_id,
     )
     return None if value is None else str(value)
+
+
+_PRIORS: Final = """
+SELECT event_id, body, NULL::bytea, NULL::bigint, NULL, NULL, NULL
+  FROM ledger.events WHERE event_id = ANY($1::text[])
+UNION ALL
+SELECT event_id, NULL, raw, id, reason, detail, field FROM ledger.binding_rejections($1::text[])
+"""
+
+
+@translating
+async def priors(
+    conn: asyncpg.Connection | asyncpg.Pool, event_ids: Iterable[str], max_event_bytes: int
+) -> dict[str, Prior]:
+    """How each of these eventIds was judged before, where it was: its logged body, else
+    its binding rejection (the raw body it came with, and the verdict)."""
+    found: dict[str, Prior] = {}
+    for event_id, body, raw, dead_letter, reason, detail, field_ in await conn.fetch(
+        _PRIORS, list(event_ids)
+    ):
+        if body is not None:
+            # jsonb gives back the canonical body the chain was hashed over, keys aside
+            found[event_id] = Prior(canonical_json(msgspec.json.decode(body)))
+        elif event_id not in found:
+            decoded = decode_event(bytes(raw), max_event_bytes)
+            canonical = decoded.body if isinstance(decoded, Decoded) else None
+            rejection = Rejection(Reason(reason), detail, field_)
+            found[event_id] = Prior(canonical, rejection, dead_letter)
+    return found

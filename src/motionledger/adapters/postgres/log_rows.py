@@ -46,6 +46,8 @@ class DeadLetterRow(NamedTuple):
     recorded_at: Annotated[datetime, "timestamptz"]
     stream_epoch: Annotated[int, "integer"]
     stream_seq: Annotated[int, "bigint"]
+    # the dead letter whose verdict this one repeats (the same eventId and body again)
+    repeat_of: Annotated[int | None, "bigint"] = None
 
 
 def sql_columns(row: type[tuple[Any, ...]]) -> tuple[tuple[str, str], ...]:
