@@ -15,14 +15,17 @@ from typing import Any, Final, cast
 
 import msgspec
 
+from .. import logs
 from ..adapters.nats.puller import RawMessage
 from ..adapters.postgres.ledger import BatchWrite, DeadLetterRow, EventRow, Head, event_row
 from ..domain.canonical import chain_hash
 from ..domain.decoding import Decoded, check_subject, decode_event
 from ..domain.events import LANES, TAG_OF, Event
 from ..domain.judge import ACCEPT, DUPLICATE, FactKeys, Knowledge, Verdict, judge_and_learn
-from ..domain.reasons import STATE_REASONS, Rejection
+from ..domain.reasons import STATE_REASONS, Rejection, unprocessable
 from .memory import JudgeMemory
+
+log = logs.get(__name__)
 
 LookupFacts = Callable[[FactKeys], Awaitable[Knowledge]]
 FindEventIds = Callable[[Iterable[str]], Awaitable[set[str]]]
@@ -45,9 +48,10 @@ _HEADERS: Final = msgspec.json.Encoder()
 
 
 def _storable(text: str) -> str:
-    """PostgreSQL text cannot hold U+0000; a dead letter's descriptive columns must never
-    be what keeps it out (the raw bytes stay exact in `raw`)."""
-    return text.replace("\x00", "\ufffd")
+    """PostgreSQL text cannot hold U+0000, nor the driver encode a lone surrogate; a dead
+    letter's descriptive columns must never be what keeps it out (the raw bytes stay exact
+    in `raw`)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\ufffd")
 
 
 def _short_str(value: Any) -> str | None:
@@ -57,7 +61,7 @@ def _short_str(value: Any) -> str | None:
 def _identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
     try:
         found = _IDENTITY.decode(raw)
-    except (msgspec.DecodeError, RecursionError, ValueError):
+    except Exception:  # best effort: nothing about the body may keep its dead letter out
         return None, None, None
     return _short_str(found.event_id), _short_str(found.session_id), _short_str(found.type)
 
@@ -65,6 +69,29 @@ def _identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
 def _lane_of(subject: str) -> str:
     parts = subject.split(".")
     return parts[1] if len(parts) == 3 and parts[1] in LANES else "unknown"
+
+
+# -- quarantine: a message whose handling raises is dead-lettered, the lane goes on ----
+# Every step below that looks at one message (decode, subject, fact keys, judge, its row)
+# is pure, so an exception there comes from that message's bytes meeting a bug and would
+# come again on every retry. Only broker and database failures are worth retrying, and
+# those happen outside these steps.
+
+
+class _Quarantine(Exception):
+    """A message's judgment or row failed: judge the batch again with it dead-lettered, so
+    nothing learned from it (a session it started, say) outlives it."""
+
+    def __init__(self, seq: int, step: str, error: Exception) -> None:
+        super().__init__(seq, step)
+        self.seq, self.rejection = seq, _unprocessable(step, error)
+
+
+def _unprocessable(step: str, error: Exception) -> Rejection:
+    if isinstance(error, MemoryError):
+        raise error  # the machine, not the message: retried from the checkpoint
+    log.exception("message_unprocessable", step=step, error=repr(error)[:500])
+    return unprocessable(step, error)
 
 
 @dataclass(slots=True)
@@ -120,19 +147,37 @@ class Batcher:
         head: Head,
         recorded_at: datetime,
     ) -> Judged:
+        while True:
+            try:
+                return await self._judge(messages, stream, epoch, from_seq, head, recorded_at)
+            except _Quarantine as failed:
+                self.forced[failed.seq] = failed.rejection  # judged again without it
+
+    async def _judge(
+        self,
+        messages: list[RawMessage],
+        stream: str,
+        epoch: int,
+        from_seq: int,
+        head: Head,
+        recorded_at: datetime,
+    ) -> Judged:
         decoded: list[tuple[RawMessage, Decoded | Rejection]] = []
         keys = FactKeys()
         for message in messages:
             if message.seq in self.skip:
                 continue
-            outcome = decode_event(message.data, self.max_event_bytes)
-            if isinstance(outcome, Decoded):
-                forced = self.forced.get(message.seq)
-                wrong_subject = check_subject(outcome.event, message.subject, self.root)
-                if forced is not None or wrong_subject is not None:
-                    outcome = forced or wrong_subject  # type: ignore[assignment]
-                else:
-                    keys.add(outcome.event)
+            try:
+                outcome = decode_event(message.data, self.max_event_bytes)
+                if isinstance(outcome, Decoded):
+                    forced = self.forced.get(message.seq)
+                    wrong_subject = check_subject(outcome.event, message.subject, self.root)
+                    if forced is not None or wrong_subject is not None:
+                        outcome = forced or wrong_subject  # type: ignore[assignment]
+                    else:
+                        keys.add(outcome.event)
+            except Exception as error:  # nothing was learned from it yet
+                outcome = _unprocessable("decoding", error)
             decoded.append((message, outcome))
 
         # Let the previous batch's commit take its next round trip: judging is CPU work on
@@ -145,9 +190,15 @@ class Batcher:
             self.memory.absorb(found)
             known.merge(found)
 
-        verdicts: list[Verdict | Rejection] = [
-            judge_and_learn(d.event, known) if isinstance(d, Decoded) else d for _, d in decoded
-        ]
+        verdicts: list[Verdict | Rejection] = []
+        for message, d in decoded:
+            if isinstance(d, Decoded):
+                try:
+                    verdicts.append(judge_and_learn(d.event, known))
+                except Exception as error:
+                    raise _Quarantine(message.seq, "judging", error) from error
+            else:
+                verdicts.append(d)
         # A state rejection may really be a retry of an event logged long ago: the same
         # eventId is a duplicate, whatever the ledger's state says now.
         suspects = {
@@ -167,9 +218,10 @@ class Batcher:
                     else v
                     for (_, d), v in zip(decoded, verdicts, strict=True)
                 ]
-        self.memory.absorb(known)
+        judged = self._rows(decoded, verdicts, stream, epoch, from_seq, messages, head, recorded_at)
+        self.memory.absorb(known)  # once no row failed: facts learned from a failed one are void
         await asyncio.sleep(0)
-        return self._rows(decoded, verdicts, stream, epoch, from_seq, messages, head, recorded_at)
+        return judged
 
     def _rows(
         self,
@@ -198,15 +250,18 @@ class Batcher:
                 ok = cast(Decoded, outcome)  # only valid events are accepted
                 event = ok.event
                 cls = type(event)
-                position += 1
-                last_hash = chain_hash(last_hash, position, event.event_id, ok.body)
-                published_at = datetime.fromtimestamp(message.published_ns / 1e9, UTC)
-                events.append(
-                    event_row(
-                        position, event, ok.body, recorded_at, epoch, message.seq, published_at,
-                        last_hash,
-                    )
-                )  # fmt: skip
+                try:
+                    position += 1
+                    last_hash = chain_hash(last_hash, position, event.event_id, ok.body)
+                    published_at = datetime.fromtimestamp(message.published_ns / 1e9, UTC)
+                    events.append(
+                        event_row(
+                            position, event, ok.body, recorded_at, epoch, message.seq,
+                            published_at, last_hash,
+                        )
+                    )  # fmt: skip
+                except Exception as error:
+                    raise _Quarantine(message.seq, "building its log row", error) from error
                 if cls in stamps:
                     stamps[cls].append(message.published_ns)
                 else:

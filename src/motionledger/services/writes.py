@@ -4,6 +4,7 @@ like any producer, and wait (event-driven, see `services.waiters`) for the verdi
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, Final
 
@@ -14,10 +15,10 @@ from nats.errors import Error as NatsError
 from nats.js.api import PubAck
 
 from .. import logs
-from ..domain.decoding import Decoded, decode_event
+from ..domain.decoding import Decoded, decode_event, too_large
 from ..domain.events import Event, subject_for
 from ..domain.projections import FED_BY
-from ..domain.reasons import Reason
+from ..domain.reasons import Reason, unprocessable
 from ..settings import Settings
 from .waiters import Outcome, Waiters
 
@@ -48,8 +49,18 @@ class WriteService:
 
     def body_of(self, event: Event) -> bytes:
         """The event's canonical body, or Refused for what the judge would refuse it for."""
-        encoded = _ENCODER.encode(event)
-        decoded = decode_event(encoded, self._settings.max_event_bytes)
+        limit = self._settings.max_event_bytes
+        try:
+            # Sized below: the canonical body is what is published and what the judge
+            # measures, and it may be the longer (1e300 becomes 301 digits) or the shorter.
+            decoded = decode_event(_ENCODER.encode(event), sys.maxsize)
+        except MemoryError:
+            raise
+        except Exception as error:  # what the judge would dead-letter as unprocessable
+            log.exception("write_unprocessable", event_id=event.event_id)
+            decoded = unprocessable("decoding", error)
+        if isinstance(decoded, Decoded) and len(decoded.body) > limit:
+            decoded = too_large(len(decoded.body), limit)
         if isinstance(decoded, Decoded):
             return decoded.body
         code = "too_large" if decoded.reason is Reason.TOO_LARGE else decoded.reason.value
