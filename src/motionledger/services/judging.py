@@ -151,6 +151,8 @@ class Batcher:
             try:
                 return await self._judge(messages, stream, epoch, from_seq, head, recorded_at)
             except _Quarantine as failed:
+                if failed.seq in self.forced:  # a forced message goes no further: a bug here
+                    raise RuntimeError(f"message {failed.seq} failed again") from failed
                 self.forced[failed.seq] = failed.rejection  # judged again without it
 
     async def _judge(
