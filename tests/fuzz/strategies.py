@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import string
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -12,6 +13,7 @@ import msgspec.inspect as mi
 from hypothesis import strategies as st
 
 from motionledger.domain.events import EVENT_TYPES, Event
+from motionledger.domain.nesting import MAX_JSON_DEPTH
 
 ID_ALPHABET = string.ascii_letters + string.digits + "_-"
 IDS = st.text(ID_ALPHABET, min_size=1, max_size=24)
@@ -113,8 +115,7 @@ def encode(body: dict[str, Any]) -> bytes:
     return msgspec.json.encode(body)
 
 
-def same(sent: Any, stored: Any) -> bool:
-    """Equal as JSON values: a float may come back as the int jsonb printed for it."""
+def _same_leaf(sent: Any, stored: Any) -> bool:
     if isinstance(sent, bool) or sent is None or isinstance(sent, str):
         return type(stored) is type(sent) and stored == sent
     if isinstance(sent, float):
@@ -123,17 +124,92 @@ def same(sent: Any, stored: Any) -> bool:
             and not isinstance(stored, bool)
             and float(stored) == sent
         )
-    if isinstance(sent, int):
-        return type(stored) is int and stored == sent
-    if isinstance(sent, list):
-        return (
-            isinstance(stored, list)
-            and len(stored) == len(sent)
-            and all(same(a, b) for a, b in zip(sent, stored, strict=True))
-        )
-    assert isinstance(sent, dict)
-    return (
-        isinstance(stored, dict)
-        and stored.keys() == sent.keys()
-        and all(same(value, stored[key]) for key, value in sent.items())
-    )
+    assert isinstance(sent, int), sent
+    return type(stored) is int and stored == sent
+
+
+def same(sent: Any, stored: Any) -> bool:
+    """Equal as JSON values: a float may come back as the int jsonb printed for it.
+    Walked with a stack of its own: the values may nest as deep as the ledger takes."""
+    pending = [(sent, stored)]
+    while pending:
+        a, b = pending.pop()
+        if isinstance(a, list):
+            if not isinstance(b, list) or len(a) != len(b):
+                return False
+            pending.extend(zip(a, b, strict=True))
+        elif isinstance(a, dict):
+            if not isinstance(b, dict) or a.keys() != b.keys():
+                return False
+            pending.extend((value, b[key]) for key, value in a.items())
+        elif not _same_leaf(a, b):
+            return False
+    return True
+
+
+# -- JSON nested deep on purpose: st.recursive almost never goes past a dozen levels ------
+# A chain of arrays and objects (a drawn pattern of kinds, repeated), with a few siblings
+# along the way and one leaf at the bottom. Depth counts the containers: as `metadata` of
+# an event (the event object is level 1), it is accepted up to MAX_JSON_DEPTH - 1.
+DEPTHS = st.integers(1, 1_200) | st.sampled_from(
+    [MAX_JSON_DEPTH - 2, MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH, 999, 1_000, 1_001, 20_000]
+)
+JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**40), 10**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([-0.0, 1e16, 1.5e300, 5e-324])
+    | TEXT
+)
+
+
+@dataclass(frozen=True)
+class Nested:
+    raw: bytes  # the JSON text, written directly: msgspec cannot encode past ~1,000 levels
+    depth: int
+    value: Any  # the same as a Python value, when it is shallow enough to be accepted
+
+    @property
+    def accepted_as_metadata(self) -> bool:
+        return self.depth < MAX_JSON_DEPTH
+
+
+@st.composite
+def nested_json(draw: st.DrawFn, depths: st.SearchStrategy[int] = DEPTHS) -> Nested:
+    depth = draw(depths)
+    kinds = draw(st.lists(st.sampled_from(["list", "dict"]), min_size=1, max_size=4))
+    siblings = draw(st.dictionaries(st.integers(0, depth - 1), JSON_LEAVES, max_size=3))
+    keys = draw(st.lists(TEXT, min_size=1, max_size=3))
+    leaf = draw(JSON_LEAVES)
+    opens: list[bytes] = []
+    closes: list[bytes] = []
+    for level in range(depth):
+        kind, key = kinds[level % len(kinds)], keys[level % len(keys)]
+        extra = b""
+        if level in siblings:
+            extra = (
+                encode(siblings[level])
+                if kind == "list"
+                else encode({key + "~": siblings[level]})[1:-1]
+            )
+            extra += b","
+        if kind == "list":
+            opens.append(b"[" + extra)
+            closes.append(b"]")
+        else:
+            opens.append(b"{" + extra + encode(key) + b":")
+            closes.append(b"}")
+    raw = b"".join(opens) + encode(leaf) + b"".join(reversed(closes))
+    value: Any = None
+    if depth < MAX_JSON_DEPTH:
+        value = leaf
+        for level in reversed(range(depth)):  # built from the bottom: no recursion
+            kind, key = kinds[level % len(kinds)], keys[level % len(keys)]
+            if kind == "list":
+                value = [siblings[level], value] if level in siblings else [value]
+            else:
+                container = {key + "~": siblings[level]} if level in siblings else {}
+                container[key] = value
+                value = container
+    return Nested(raw, depth, value)

@@ -25,7 +25,7 @@ from motionledger.domain.events import (
 )
 from motionledger.services.verify import verify_chain
 from tests.fuzz.conftest import Ledger
-from tests.fuzz.strategies import IDS, encode, event, mutated, same
+from tests.fuzz.strategies import IDS, encode, event, mutated, nested_json, same
 from tests.support import events as ev
 
 VALID, DUPLICATE, ANY = "valid", "duplicate", "any"
@@ -120,7 +120,16 @@ def batches(draw: st.DrawFn, root: str) -> list[Sent]:
     kinds = draw(
         st.lists(
             st.sampled_from(
-                ["valid", "mutated", "bytes", "refused", "duplicate", "wrong-subject", "big"]
+                [
+                    "valid",
+                    "mutated",
+                    "bytes",
+                    "refused",
+                    "duplicate",
+                    "wrong-subject",
+                    "big",
+                    "deep",
+                ]
             ),
             min_size=1,
             max_size=30,
@@ -157,6 +166,17 @@ def batches(draw: st.DrawFn, root: str) -> list[Sent]:
             sent.append(
                 Sent(f"{root}.{lane}.{other}", encode(body), frozenset({"subject_mismatch"}))
             )
+        elif kind == "deep":
+            # JSON nested up to 20,000 levels in a free field: logged whole up to the limit
+            nested = draw(nested_json())
+            where = draw(st.sampled_from(["metadata", "audioSnapshot"]))
+            body = director(s) if where == "metadata" else ev.music(s)
+            data = encode(body)[:-1] + f',"{where}":'.encode() + nested.raw + b"}"
+            if nested.accepted_as_metadata:
+                body[where] = nested.value
+                sent.append(Sent(subject(root, body), data, VALID, body, body["eventId"]))
+            else:
+                sent.append(Sent(subject(root, body), data, frozenset({"invalid_json"})))
         elif kind == "big":
             # big but within the limit: logged whole
             body = director(s, metadata={"blob": "é" * 100_000})

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from motionledger.domain.nesting import MAX_JSON_DEPTH
 from motionledger.services.verify import verify_chain
 from tests.fuzz.conftest import Ledger
-from tests.fuzz.strategies import same
+from tests.fuzz.strategies import Nested, nested_json, same
 from tests.support import events as ev
 
 # No U+0000 and no lone surrogates here: those are refused (see test_bad_input).
@@ -40,15 +41,21 @@ async def session(ledger: Ledger) -> str:
 @settings(
     max_examples=60,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
 )
 @given(
     values=st.lists(JSON, min_size=1, max_size=8),
     weights=st.lists(FLOATS, min_size=1, max_size=3),
+    deep=st.lists(nested_json(st.integers(1, MAX_JSON_DEPTH - 1)), max_size=2),
 )
 async def test_any_json_metadata_round_trips_and_the_chain_verifies(
-    ledger: Ledger, session: str, values: list[Any], weights: list[float]
+    ledger: Ledger, session: str, values: list[Any], weights: list[float], deep: list[Nested]
 ) -> None:
+    values += [nested.value for nested in deep]  # as deep as the ledger takes
     events = [ev.director(session, metadata=value) for value in values]
     events += [ev.camera_state(session, "cam1", priorityWeight=w, metadata=w) for w in weights]
     events.append(ev.music(session, audioSnapshot=values[0], tempo=weights[0]))

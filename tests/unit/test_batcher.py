@@ -12,22 +12,34 @@ import pytest
 
 from motionledger.adapters.nats.puller import RawMessage
 from motionledger.adapters.postgres.ledger import Head
-from motionledger.domain.canonical import GENESIS_HASH, chain_hash
-from motionledger.domain.judge import FactKeys, Knowledge
+from motionledger.domain.canonical import GENESIS_HASH, canonical_json, chain_hash
+from motionledger.domain.events import DECODER
+from motionledger.domain.judge import FactKeys, Knowledge, Prior
 from motionledger.domain.reasons import Reason, Rejection
 from motionledger.services.judging import Batcher, Judged
 from motionledger.services.memory import JudgeMemory
 from tests.support import events as ev
 
 ROOT = "production"
+
+
+def body_of(event: dict[str, Any]) -> bytes:
+    return canonical_json(DECODER.decode(msgspec.json.encode(event)))
+
+
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 class FakeLedger:
     """What the log holds, as the batcher's two look-ups see it."""
 
-    def __init__(self, known: Knowledge | None = None) -> None:
+    def __init__(
+        self,
+        known: Knowledge | None = None,
+        dead_letters: dict[int, tuple[str | None, bytes]] | None = None,
+    ) -> None:
         self.known = known or Knowledge()
+        self.dead_letters = dead_letters or {}
         self.fact_lookups: list[FactKeys] = []
         self.id_lookups: list[set[str]] = []
 
@@ -40,10 +52,13 @@ class FakeLedger:
         found.assets = keys.assets & self.known.assets
         return found
 
-    async def find_event_ids(self, ids: Iterable[str]) -> set[str]:
+    async def lookup_priors(self, ids: Iterable[str]) -> dict[str, Prior]:
         asked = set(ids)
         self.id_lookups.append(asked)
-        return asked & self.known.event_ids
+        return {i: p for i, p in self.known.priors.items() if i in asked}
+
+    async def lookup_dead_letters(self, ids: Iterable[int]) -> dict[int, tuple[str | None, bytes]]:
+        return {i: d for i, d in self.dead_letters.items() if i in set(ids)}
 
     def batcher(self, max_event_bytes: int = 262_144) -> Batcher:
         return Batcher(
@@ -51,7 +66,8 @@ class FakeLedger:
             max_event_bytes=max_event_bytes,
             memory=JudgeMemory(),
             lookup_facts=self.lookup_facts,
-            find_event_ids=self.find_event_ids,
+            lookup_priors=self.lookup_priors,
+            lookup_dead_letters=self.lookup_dead_letters,
         )
 
 
@@ -120,7 +136,7 @@ async def test_a_state_rejection_is_dead_lettered_with_its_reason_and_identity()
 async def test_a_state_rejection_of_an_event_logged_long_ago_is_a_duplicate() -> None:
     """The eventId is in the log beyond the judge's memory: asked for, and found."""
     cut = ev.director("S1", 5)
-    fake = FakeLedger(Knowledge(event_ids={cut["eventId"]}))
+    fake = FakeLedger(Knowledge(priors={cut["eventId"]: Prior(body_of(cut))}))
     judged = await judge(fake.batcher(), messages(cut))
     assert fake.id_lookups == [{cut["eventId"]}]
     assert judged.write.events == []
@@ -171,3 +187,63 @@ async def test_forced_verdicts_and_skipped_messages_apply_until_committed_past()
     batcher.forget_before(3)
     assert not batcher.forced
     assert not batcher.skip
+
+
+async def test_the_same_eventid_with_another_body_is_a_conflict() -> None:
+    cut = ev.director("S1", 5)
+    fake = FakeLedger(Knowledge(sessions={"S1"}, priors={cut["eventId"]: Prior(body_of(cut))}))
+    batcher = fake.batcher()
+    batcher.memory.event_ids.put(cut["eventId"], True)  # judged lately, as memory knows
+    judged = await judge(batcher, messages({**cut, "timestampMs": 6}))
+    [dead] = judged.write.dead_letters
+    assert (dead.reason, dead.field, dead.repeat_of) == (Reason.EVENT_ID_REUSED, "eventId", None)
+    assert fake.id_lookups == [{cut["eventId"]}]
+
+
+async def test_an_eventid_rejected_before_gets_the_same_rejection_however_the_state_moved() -> None:
+    cut = ev.director("S1", 5)
+    first = Rejection(Reason.UNKNOWN_SESSION, "session S1 was never started")
+    prior = Prior(body_of(cut), first, dead_letter_id=17)
+    # the session exists now: without the prior the cut would be logged
+    fake = FakeLedger(Knowledge(sessions={"S1"}, priors={cut["eventId"]: prior}))
+    batcher = fake.batcher()
+    batcher.memory.event_ids.put(cut["eventId"], True)
+    judged = await judge(batcher, messages(cut))
+    [dead] = judged.write.dead_letters
+    assert (dead.reason, dead.repeat_of) == (Reason.UNKNOWN_SESSION, 17)
+    assert "dead letter 17" in dead.detail
+    assert judged.write.events == []
+
+
+async def test_within_one_batch_a_rejected_eventid_stays_rejected() -> None:
+    cut = ev.director("S1", 5)
+    fake = FakeLedger()
+    judged = await judge(fake.batcher(), messages(cut, ev.session_started("S1"), cut))
+    assert [d.reason for d in judged.write.dead_letters] == [Reason.UNKNOWN_SESSION] * 2
+    assert "earlier in the same batch" in judged.write.dead_letters[1].detail
+    assert [r.type for r in judged.write.events] == ["session.started"]
+
+
+async def test_a_replay_of_a_dead_letter_is_judged_afresh_and_a_forged_one_is_not() -> None:
+    cut = ev.director("S1", 5)
+    raw = msgspec.json.encode(cut)
+    first = Rejection(Reason.UNKNOWN_SESSION, "session S1 was never started")
+    prior = Prior(body_of(cut), first, dead_letter_id=3)
+    fake = FakeLedger(
+        Knowledge(sessions={"S1"}, priors={cut["eventId"]: prior}),
+        dead_letters={3: (cut["eventId"], raw)},
+    )
+    for claimed, logged in (("3", True), ("4", False)):
+        batcher = fake.batcher()
+        batcher.memory.event_ids.put(cut["eventId"], True)
+        [message] = messages(cut)
+        message.headers = f"NATS/1.0\r\nMotionledger-Replay-Of: {claimed}\r\n\r\n".encode()
+        judged = await judge(batcher, [message])
+        assert bool(judged.write.events) is logged, claimed
+        assert judged.write.fresh_ids == []  # a replay is not held to its first verdict
+
+
+async def test_the_eventids_a_batch_logs_are_handed_to_the_commits_guard() -> None:
+    start, cut = ev.session_started("S1"), ev.director("S1", 1)
+    judged = await judge(FakeLedger().batcher(), messages(start, cut))
+    assert judged.write.fresh_ids == [start["eventId"], cut["eventId"]]

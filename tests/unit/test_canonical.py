@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from motionledger.domain import canonical
 from motionledger.domain.canonical import GENESIS_HASH, canonical_json, chain_hash
+from motionledger.domain.nesting import MAX_JSON_DEPTH
 
 
 @pytest.mark.parametrize(
@@ -62,3 +64,28 @@ def test_chain_hash_binds_position_id_and_body() -> None:
         )
         == 5
     )
+
+
+def test_the_float_walk_needs_no_recursion() -> None:
+    """However deep a body nests, rewriting its floats does not meet the recursion limit
+    (the encoder's own guard is what bounds the rest, and decoding bounds the depth)."""
+    deep: object = [-0.0, 1e16]
+    for _ in range(20_000):
+        deep = [deep, {"k": -0.0}]
+    stable = canonical._jsonb_stable(deep)
+    for _ in range(20_000):
+        assert isinstance(stable, list)
+        assert stable[1] == {"k": 0.0}
+        assert str(stable[1]["k"]) == "0.0"
+        stable = stable[0]
+    assert stable == [0.0, 10_000_000_000_000_000]
+    assert type(stable[1]) is int
+
+
+def test_canonical_at_the_deepest_accepted_nesting() -> None:
+    value: object = [1e16, -0.0]
+    for _ in range(MAX_JSON_DEPTH - 2):
+        value = {"a": value}
+    encoded = canonical_json({"metadata": value})
+    assert encoded.endswith(b"[10000000000000000,0.0]" + b"}" * (MAX_JSON_DEPTH - 1))
+    assert canonical_json(msgspec.json.decode(encoded)) == encoded

@@ -8,7 +8,16 @@ import msgspec
 import pytest
 
 from motionledger.domain import events as E
-from motionledger.domain.judge import ACCEPT, DUPLICATE, FactKeys, Knowledge, judge, judge_and_learn
+from motionledger.domain.canonical import canonical_json
+from motionledger.domain.judge import (
+    ACCEPT,
+    DUPLICATE,
+    FactKeys,
+    Knowledge,
+    Prior,
+    judge,
+    judge_and_learn,
+)
 from motionledger.domain.reasons import STATE_REASONS, Reason, Rejection
 
 _n = 0
@@ -123,20 +132,46 @@ def test_the_same_event_id_again_is_a_duplicate_before_any_rule() -> None:
     known = Knowledge()
     first = started(eventId="same")
     assert judge_and_learn(first, known) is ACCEPT
-    assert judge(first, known) is DUPLICATE
-    # same id, different content: still a duplicate, never a second row
-    assert (
-        judge(make("director.event", timestampMs=1, eventType="cut", eventId="same"), known)
-        is DUPLICATE
-    )
+    assert judge(first, known) is DUPLICATE  # the session exists now: no rule is asked
 
 
-def test_rejected_events_teach_nothing() -> None:
+def test_the_same_event_id_with_another_body_is_a_conflict_never_a_second_row() -> None:
+    known = Knowledge()
+    assert judge_and_learn(started(eventId="same"), known) is ACCEPT
+    other = make("director.event", timestampMs=1, eventType="cut", eventId="same")
+    verdict = judge(other, known)
+    assert reason(verdict) is Reason.EVENT_ID_REUSED
+    assert isinstance(verdict, Rejection)
+    assert verdict.field == "eventId"
+
+
+def test_an_event_id_is_judged_once_a_rejection_holds_when_the_state_moves() -> None:
+    known = Knowledge()
+    cut = make("director.event", timestampMs=1, eventType="cut", eventId="early")
+    assert reason(judge_and_learn(cut, known)) is Reason.UNKNOWN_SESSION
+    assert judge_and_learn(started(), known) is ACCEPT
+    again = judge(cut, known)
+    assert reason(again) is Reason.UNKNOWN_SESSION  # the session exists now; no matter
+    assert judge(cut, known, replay=True) is ACCEPT  # an operator's replay judges afresh
+
+
+def test_a_prior_rejection_kept_as_a_dead_letter_is_named() -> None:
+    cut = make("director.event", timestampMs=1, eventType="cut")
+    first = Rejection(Reason.UNKNOWN_SESSION, "session S1 was never started")
+    known = Knowledge(sessions={"S1"})
+    known.priors[cut.event_id] = Prior(canonical_json(cut), first, dead_letter_id=41)
+    verdict = judge(cut, known)
+    assert isinstance(verdict, Rejection)
+    assert (verdict.reason, verdict.repeat_of) == (Reason.UNKNOWN_SESSION, 41)
+    assert verdict.detail.endswith(first.detail)
+
+
+def test_rejected_events_teach_no_facts() -> None:
     known = Knowledge()
     orphan_camera = camera("S1", "c1")
     assert reason(judge_and_learn(orphan_camera, known)) is Reason.UNKNOWN_SESSION
     assert known.cameras == set()
-    assert orphan_camera.event_id not in known.event_ids
+    assert known.priors[orphan_camera.event_id].rejection is not None
 
 
 def test_fact_keys_name_exactly_what_judging_needs() -> None:
@@ -164,4 +199,5 @@ def test_state_reasons_are_exactly_the_state_rules() -> None:
         Reason.UNKNOWN_STILL,
         Reason.STILL_SESSION_MISMATCH,
         Reason.ASSET_EXISTS,
+        Reason.EVENT_ID_REUSED,
     } == STATE_REASONS

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from motionledger.domain.judge import FactKeys, Knowledge
+from motionledger.domain.judge import FactKeys, Knowledge, Prior
 from motionledger.services.memory import JudgeMemory, Recent
 
 
@@ -27,7 +27,7 @@ def test_split_answers_from_memory_and_names_the_rest() -> None:
     memory = JudgeMemory(facts=100, event_ids=100)
     memory.absorb(
         Knowledge(
-            event_ids={"e1"},
+            priors={"e1": Prior(b"{}")},
             sessions={"S1"},
             cameras={("S1", "c1")},
             stills={"st1": "S1"},
@@ -40,8 +40,8 @@ def test_split_answers_from_memory_and_names_the_rest() -> None:
         stills={"st1", "st2"},
         assets={"a1", "a2"},
     )
-    known, missing = memory.split(keys, ["e1", "e2"])
-    assert known.event_ids == {"e1"}
+    known, missing = memory.split(keys)
+    assert memory.event_ids.present({"e1", "e2"}) == {"e1"}  # judged lately: looked up
     assert (known.sessions, known.cameras, known.stills, known.assets) == (
         {"S1"},
         {("S1", "c1")},
@@ -55,5 +55,5 @@ def test_split_answers_from_memory_and_names_the_rest() -> None:
         {"a2"},
     )
     memory.clear()
-    _, missing = memory.split(keys, [])
+    _, missing = memory.split(keys)
     assert missing.sessions == {"S1", "S2"}

@@ -29,22 +29,42 @@ _SORTED: Final = msgspec.json.Encoder(order="sorted")
 _SUSPECT_NUMBER: Final = re.compile(rb"[:,\[]-?[0-9]+(?:\.[0-9]+)?e[0-9]|[:,\[]-0\.0[,\]}]")
 
 
-def _jsonb_stable(value: Any) -> Any:
-    """`value` with floats rewritten as jsonb will give them back."""
-    if isinstance(value, float):
-        if value == 0.0:
-            return 0.0
-        text = _SORTED.encode(value)
-        if b"e" in text and math.isfinite(value) and value.is_integer():
-            # jsonb keeps the decimal it is given: 1.5e300 comes back as 15 and 299 zeros,
-            # which decodes as an int. Take that int from the same decimal text.
-            return int(decimal.Decimal(text.decode()))
-        return value
-    if isinstance(value, dict):
-        return {key: _jsonb_stable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_jsonb_stable(item) for item in value]
+def _jsonb_float(value: float) -> float | int:
+    """A float as jsonb will give it back."""
+    if value == 0.0:
+        return 0.0
+    text = _SORTED.encode(value)
+    if b"e" in text and math.isfinite(value) and value.is_integer():
+        # jsonb keeps the decimal it is given: 1.5e300 comes back as 15 and 299 zeros,
+        # which decodes as an int. Take that int from the same decimal text.
+        return int(decimal.Decimal(text.decode()))
     return value
+
+
+def _jsonb_stable(value: Any) -> Any:
+    """A copy of `value` with floats rewritten as jsonb will give them back.
+
+    Walked with a stack of its own, not by recursion: how deep a value nests is the
+    producer's choice, and Python's recursion limit must not be what answers it.
+    """
+    if isinstance(value, float):
+        return _jsonb_float(value)
+    if not isinstance(value, dict | list):
+        return value
+    top: Any = dict(value) if isinstance(value, dict) else list(value)
+    pending = [top]
+    while pending:
+        node = pending.pop()  # a copy of ours: its items are replaced in place
+        for key, item in node.items() if isinstance(node, dict) else enumerate(node):
+            if isinstance(item, float):
+                node[key] = _jsonb_float(item)
+            elif isinstance(item, dict):
+                node[key] = mapping = dict(item)
+                pending.append(mapping)
+            elif isinstance(item, list):
+                node[key] = array = list(item)
+                pending.append(array)
+    return top
 
 
 _FieldNames = tuple[tuple[str, ...], tuple[str, ...]]
@@ -86,7 +106,8 @@ def canonical_json(value: Any) -> bytes:
         return encoded
     if _SUSPECT_NUMBER.search(encoded) is None:
         return encoded
-    return _SORTED.encode(_jsonb_stable(msgspec.to_builtins(value)))
+    plain = msgspec.to_builtins(value) if isinstance(value, msgspec.Struct) else value
+    return _SORTED.encode(_jsonb_stable(plain))
 
 
 def chain_hash(previous: bytes, position: int, event_id: str, body: bytes) -> bytes:

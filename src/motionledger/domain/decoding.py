@@ -14,6 +14,7 @@ import msgspec
 
 from .canonical import canonical_json
 from .events import DECODER, EVENT_TYPE_BY_TAG, AnyEvent, Event, subject_for
+from .nesting import MAX_JSON_DEPTH, TOO_DEEP, nests_deeper_than
 from .reasons import Reason, Rejection
 
 
@@ -24,6 +25,10 @@ class Decoded(msgspec.Struct, frozen=True):
     body: bytes
 
 
+# Shorter bodies cannot nest deeper than the limit: the common case skips the count.
+SHALLOW_BYTES: Final = 2 * MAX_JSON_DEPTH
+
+
 class _TypeProbe(msgspec.Struct):
     """Reads only `type`, to tell an unknown type from a bad field of a known one."""
 
@@ -31,6 +36,9 @@ class _TypeProbe(msgspec.Struct):
 
 
 _PROBE: Final = msgspec.json.Decoder(_TypeProbe)
+# `\u0000` as the encoder writes U+0000: an escape not itself escaped (an even run of
+# backslashes before it). The encoder escapes nothing else that way, so this is exact.
+_NUL_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _AT_PATH: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _NAMED_FIELD: Final = re.compile(r"field `(?P<field>[^`]+)`")
 
@@ -58,33 +66,31 @@ def _classify(raw: bytes, error: msgspec.ValidationError) -> Rejection:
     return Rejection(Reason.INVALID_EVENT, message, _invalid_field(message))
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+def too_large(size: int, limit: int) -> Rejection:
+    return Rejection(Reason.TOO_LARGE, f"body is {size} bytes, limit {limit}")
 
 
 def decode_event(raw: bytes, max_bytes: int) -> Decoded | Rejection:
     """Validate one body against the event union and make its canonical bytes."""
-    if len(raw) > max_bytes:
-        return Rejection(Reason.TOO_LARGE, f"body is {len(raw)} bytes, limit {max_bytes}")
+    size = len(raw)
+    if size > max_bytes:
+        return too_large(size, max_bytes)
+    if size > SHALLOW_BYTES and nests_deeper_than(raw):
+        return TOO_DEEP  # before decoding: no walk below may meet Python's recursion limit
     try:
         event = DECODER.decode(raw)
     except msgspec.ValidationError as error:
         return _classify(raw, error)
-    except (msgspec.DecodeError, RecursionError, ValueError) as error:
-        # RecursionError: msgspec's own depth guard for deeply nested JSON.
+    except RecursionError:  # pragma: no cover - the nesting was bounded above
+        return TOO_DEEP
+    except (msgspec.DecodeError, ValueError) as error:
         return Rejection(Reason.INVALID_JSON, f"not valid JSON: {error}"[:500])
     try:
         body = canonical_json(event)
     except UnicodeEncodeError as error:
         return Rejection(Reason.UNSTORABLE, f"string that is not valid UTF-8: {error}"[:500])
-    # PostgreSQL's text and jsonb cannot hold U+0000. Screen on the escape, confirm by a walk.
-    if b"\\u0000" in body and _has_nul(msgspec.to_builtins(event)):
+    # PostgreSQL's text and jsonb cannot hold U+0000: screen on the escape, then make sure.
+    if b"\\u0000" in body and _NUL_ESCAPE.search(body) is not None:
         return Rejection(Reason.UNSTORABLE, "a string holds \\u0000, which PostgreSQL cannot store")
     return Decoded(event, body)
 

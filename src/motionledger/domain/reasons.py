@@ -28,6 +28,8 @@ class Reason(enum.StrEnum):
     EVENT_ID_REUSED = "event_id_reused"
     # PostgreSQL refused a row the judge accepted (a last line of defence, see services.ingest)
     STORAGE_REFUSED = "storage_refused"
+    # handling the message failed in a way that would fail again: its bytes meet a bug
+    UNPROCESSABLE = "unprocessable"
 
 
 # Rejections that depend on what the ledger already holds: HTTP answers 409 for these.
@@ -51,3 +53,18 @@ class Rejection(msgspec.Struct, frozen=True):
     field: str | None = None
     # the dead letter whose verdict this one repeats (the same eventId and body came again)
     repeat_of: int | None = None
+
+
+_DETAIL_CHARS: Final = 500
+
+
+def unprocessable(step: str, error: Exception) -> Rejection:
+    """The verdict on a message whose handling raised: what failed, and how, in storable
+    text (the error may quote anything: lone surrogates and NUL are escaped)."""
+    try:
+        said = f"{type(error).__name__}: {error}"
+    except Exception:  # an exception whose __str__ fails too
+        said = type(error).__name__
+    detail = f"{step} failed: {said}"[:_DETAIL_CHARS]
+    text = detail.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return Rejection(Reason.UNPROCESSABLE, text)

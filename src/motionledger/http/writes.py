@@ -17,6 +17,7 @@ from ..domain.events import (
     Event,
     StillUpdated,
 )
+from ..domain.nesting import MAX_JSON_DEPTH, TOO_DEEP, nests_deeper_than
 from ..domain.reasons import STATE_REASONS
 from ..domain.requests import ROW, WRITES, EventBatchBody, Write
 from ..domain.rows import ROWS, PendingWrite
@@ -31,14 +32,20 @@ _WRITE_ERRORS: Final = (400, 401, 409, 413, 503)
 _ENCODER: Final = msgspec.json.Encoder()
 
 
-def decode_body(raw: bytes, body_type: Any) -> Any:
-    """The request body as `body_type`, validated strictly; a 400 naming the field if not."""
+def decode_body(raw: bytes, body_type: Any, depth: int = MAX_JSON_DEPTH) -> Any:
+    """The request body as `body_type`, validated strictly; a 400 naming the field if not.
+    `depth`: how deep the body may nest for its events to nest no deeper than the judge
+    takes (each event is checked again exactly as the judge will, see `body_of`)."""
+    if nests_deeper_than(raw, depth):
+        raise ApiError(400, TOO_DEEP.reason, TOO_DEEP.detail)
     try:
         return msgspec.json.decode(raw, type=body_type, strict=True)
     except msgspec.ValidationError as error:
         raise ApiError(400, "invalid_event", str(error)) from None
     except msgspec.DecodeError as error:
         raise ApiError(400, "invalid_json", f"the body is not JSON: {error}") from None
+    except RecursionError:  # pragma: no cover - the nesting was bounded above
+        raise ApiError(400, TOO_DEEP.reason, TOO_DEEP.detail) from None
 
 
 def _rejected(outcomes: list[Outcome], events: list[Event]) -> ApiError:
@@ -112,7 +119,8 @@ def _write_route(write: Write) -> Any:
     ),
 )
 async def post_event_batch(request: Request[Any, Any, Any], writes: Writes) -> Response[bytes]:
-    body = decode_body(await request.body(), EventBatchBody)
+    # the batch's events sit two levels down: {"events": [{...}]}
+    body = decode_body(await request.body(), EventBatchBody, MAX_JSON_DEPTH + 2)
     events: list[Event] = []
     for index, item in enumerate(body.events):
         if item.session_id is not None and item.session_id != body.session_id:

@@ -85,7 +85,8 @@ class Ingestor:
             max_event_bytes=settings.max_event_bytes,
             memory=JudgeMemory(),
             lookup_facts=lambda keys: ledger.lookup_facts(pool, keys),
-            find_event_ids=lambda ids: ledger.existing_event_ids(pool, ids),
+            lookup_priors=lambda ids: ledger.priors(pool, ids, settings.max_event_bytes),
+            lookup_dead_letters=lambda ids: ledger.dead_letters_by_id(pool, ids),
         )
         self._refusals = Refusals(self._batcher, self._stream)
         self._puller = Puller(

@@ -15,18 +15,36 @@ from typing import Any, Final, cast
 
 import msgspec
 
+from .. import logs
 from ..adapters.nats.puller import RawMessage
 from ..adapters.postgres.ledger import BatchWrite, Head
 from ..adapters.postgres.log_rows import DeadLetterRow, EventRow, event_row
 from ..domain.canonical import chain_hash
 from ..domain.decoding import Decoded, check_subject, decode_event
 from ..domain.events import LANES, TAG_OF, Event
-from ..domain.judge import ACCEPT, DUPLICATE, FactKeys, Knowledge, Verdict, judge_and_learn
-from ..domain.reasons import STATE_REASONS, Rejection
+from ..domain.judge import (
+    ACCEPT,
+    DUPLICATE,
+    FactKeys,
+    Knowledge,
+    Prior,
+    Verdict,
+    judge_again,
+    judge_and_learn,
+)
+from ..domain.reasons import STATE_REASONS, Rejection, unprocessable
 from .memory import JudgeMemory
 
+log = logs.get(__name__)
+
 LookupFacts = Callable[[FactKeys], Awaitable[Knowledge]]
-FindEventIds = Callable[[Iterable[str]], Awaitable[set[str]]]
+# how eventIds were judged before, from the log and the dead letters
+LookupPriors = Callable[[Iterable[str]], Awaitable[dict[str, Prior]]]
+# dead letters by id: (eventId, raw body), to check that a replay is one
+LookupDeadLetters = Callable[[Iterable[int]], Awaitable[dict[int, tuple[str | None, bytes]]]]
+# the header `dead-letters replay` puts on the message it publishes again
+REPLAY_HEADER: Final = "Motionledger-Replay-Of"
+_REPLAY_MARK: Final = REPLAY_HEADER.encode()
 
 ACCEPTED: Final = "accepted"
 DUPLICATED: Final = "duplicate"
@@ -46,9 +64,10 @@ _HEADERS: Final = msgspec.json.Encoder()
 
 
 def _storable(text: str) -> str:
-    """PostgreSQL text cannot hold U+0000; a dead letter's descriptive columns must never
-    be what keeps it out (the raw bytes stay exact in `raw`)."""
-    return text.replace("\x00", "\ufffd")
+    """PostgreSQL text cannot hold U+0000, nor the driver encode a lone surrogate; a dead
+    letter's descriptive columns must never be what keeps it out (the raw bytes stay exact
+    in `raw`)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\ufffd")
 
 
 def _short_str(value: Any) -> str | None:
@@ -58,7 +77,7 @@ def _short_str(value: Any) -> str | None:
 def _identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
     try:
         found = _IDENTITY.decode(raw)
-    except (msgspec.DecodeError, RecursionError, ValueError):
+    except Exception:  # best effort: nothing about the body may keep its dead letter out
         return None, None, None
     return _short_str(found.event_id), _short_str(found.session_id), _short_str(found.type)
 
@@ -66,6 +85,29 @@ def _identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
 def _lane_of(subject: str) -> str:
     parts = subject.split(".")
     return parts[1] if len(parts) == 3 and parts[1] in LANES else "unknown"
+
+
+# -- quarantine: a message whose handling raises is dead-lettered, the lane goes on ----
+# Every step below that looks at one message (decode, subject, fact keys, judge, its row)
+# is pure, so an exception there comes from that message's bytes meeting a bug and would
+# come again on every retry. Only broker and database failures are worth retrying, and
+# those happen outside these steps.
+
+
+class _Quarantine(Exception):
+    """A message's judgment or row failed: judge the batch again with it dead-lettered, so
+    nothing learned from it (a session it started, say) outlives it."""
+
+    def __init__(self, seq: int, step: str, error: Exception) -> None:
+        super().__init__(seq, step)
+        self.seq, self.rejection = seq, _unprocessable(step, error)
+
+
+def _unprocessable(step: str, error: Exception) -> Rejection:
+    if isinstance(error, MemoryError):
+        raise error  # the machine, not the message: retried from the checkpoint
+    log.exception("message_unprocessable", step=step, error=repr(error)[:500])
+    return unprocessable(step, error)
 
 
 @dataclass(slots=True)
@@ -100,15 +142,24 @@ class Batcher:
     max_event_bytes: int
     memory: JudgeMemory
     lookup_facts: LookupFacts
-    find_event_ids: FindEventIds
+    lookup_priors: LookupPriors
+    lookup_dead_letters: LookupDeadLetters
     # verdicts imposed after PostgreSQL refused a row, and messages it refused even as a
     # dead letter; keyed by stream sequence, dropped once committed past
     forced: dict[int, Rejection] = field(default_factory=dict)
     skip: set[int] = field(default_factory=set)
+    # how the eventIds of batches judged but not committed yet were judged, by the batch's
+    # last stream sequence: the log cannot tell yet, and the next batch is judged meanwhile
+    uncommitted: dict[int, dict[str, Prior]] = field(default_factory=dict)
 
     def forget_before(self, seq: int) -> None:
         self.forced = {s: r for s, r in self.forced.items() if s > seq}
         self.skip = {s for s in self.skip if s > seq}
+        self.uncommitted = {s: p for s, p in self.uncommitted.items() if s > seq}
+
+    def forget_uncommitted(self) -> None:
+        """A batch was refused: what it would have decided is void."""
+        self.uncommitted.clear()
 
     async def judge(
         self,
@@ -120,56 +171,131 @@ class Batcher:
         head: Head,
         recorded_at: datetime,
     ) -> Judged:
+        while True:
+            try:
+                return await self._judge(messages, stream, epoch, from_seq, head, recorded_at)
+            except _Quarantine as failed:
+                if failed.seq in self.forced:  # a forced message goes no further: a bug here
+                    raise RuntimeError(f"message {failed.seq} failed again") from failed
+                self.forced[failed.seq] = failed.rejection  # judged again without it
+
+    async def _judge(
+        self,
+        messages: list[RawMessage],
+        stream: str,
+        epoch: int,
+        from_seq: int,
+        head: Head,
+        recorded_at: datetime,
+    ) -> Judged:
         decoded: list[tuple[RawMessage, Decoded | Rejection]] = []
         keys = FactKeys()
         for message in messages:
             if message.seq in self.skip:
                 continue
-            outcome = decode_event(message.data, self.max_event_bytes)
-            if isinstance(outcome, Decoded):
-                forced = self.forced.get(message.seq)
-                wrong_subject = check_subject(outcome.event, message.subject, self.root)
-                if forced is not None or wrong_subject is not None:
-                    outcome = forced or wrong_subject  # type: ignore[assignment]
-                else:
-                    keys.add(outcome.event)
+            try:
+                outcome = decode_event(message.data, self.max_event_bytes)
+                if isinstance(outcome, Decoded):
+                    forced = self.forced.get(message.seq)
+                    wrong_subject = check_subject(outcome.event, message.subject, self.root)
+                    if forced is not None or wrong_subject is not None:
+                        outcome = forced or wrong_subject  # type: ignore[assignment]
+                    else:
+                        keys.add(outcome.event)
+            except Exception as error:  # nothing was learned from it yet
+                outcome = _unprocessable("decoding", error)
             decoded.append((message, outcome))
 
         # Let the previous batch's commit take its next round trip: judging is CPU work on
         # the same thread, and the pipeline only overlaps if the commit keeps moving.
         await asyncio.sleep(0)
-        event_ids = [d.event.event_id for _, d in decoded if isinstance(d, Decoded)]
-        known, missing = self.memory.split(keys, event_ids)
+        known, missing = self.memory.split(keys)
         if missing:
             found = await self.lookup_facts(missing)
             self.memory.absorb(found)
             known.merge(found)
+        # eventIds judged before, as far as memory knows: their first verdict decides
+        ids = {d.event.event_id for _, d in decoded if isinstance(d, Decoded)}
+        for pending in self.uncommitted.values():
+            for event_id in ids & pending.keys():
+                known.priors[event_id] = pending[event_id]
+        asked = self.memory.event_ids.present(ids) - known.priors.keys()
+        if asked:
+            known.priors.update(await self._priors(asked))
+        replays = await self._replays(decoded)
 
-        verdicts: list[Verdict | Rejection] = [
-            judge_and_learn(d.event, known) if isinstance(d, Decoded) else d for _, d in decoded
-        ]
-        # A state rejection may really be a retry of an event logged long ago: the same
-        # eventId is a duplicate, whatever the ledger's state says now.
+        verdicts: list[Verdict | Rejection] = []
+        for message, d in decoded:
+            if isinstance(d, Decoded):
+                try:
+                    replay = message.seq in replays
+                    verdicts.append(judge_and_learn(d.event, known, d.body, replay=replay))
+                except Exception as error:
+                    raise _Quarantine(message.seq, "judging", error) from error
+            else:
+                verdicts.append(d)
+        # A state rejection may really be an eventId judged long ago, beyond the memory:
+        # whatever the ledger's state says now, the first verdict holds.
         suspects = {
             d.event.event_id
             for (_, d), v in zip(decoded, verdicts, strict=True)
-            if isinstance(v, Rejection) and v.reason in STATE_REASONS and isinstance(d, Decoded)
+            if isinstance(v, Rejection)
+            and v.reason in STATE_REASONS
+            and isinstance(d, Decoded)
+            and d.event.event_id not in asked
         }
         if suspects:
-            logged = await self.find_event_ids(suspects)
-            if logged:
-                self.memory.event_ids.put_all(logged, True)
-                verdicts = [
-                    DUPLICATE
-                    if isinstance(d, Decoded)
-                    and isinstance(v, Rejection)
-                    and d.event.event_id in logged
-                    else v
-                    for (_, d), v in zip(decoded, verdicts, strict=True)
-                ]
-        self.memory.absorb(known)
+            earlier = await self._priors(suspects)
+            for index, ((message, d), verdict) in enumerate(zip(decoded, verdicts, strict=True)):
+                prior = earlier.get(d.event.event_id) if isinstance(d, Decoded) else None
+                if prior is None or not isinstance(d, Decoded) or verdict is ACCEPT:
+                    continue
+                if message.seq in replays and not prior.logged:
+                    continue  # a replay is judged afresh: its state rejection stands
+                verdicts[index] = judge_again(d.event.event_id, d.body, prior)
+                known.priors[d.event.event_id] = prior
+        judged = self._rows(decoded, verdicts, stream, epoch, from_seq, messages, head, recorded_at)
+        judged.write.fresh_ids = [
+            row.event_id for row in judged.write.events if row.stream_seq not in replays
+        ]
+        self.uncommitted[judged.write.to_seq] = known.priors
+        self.memory.absorb(known)  # once no row failed: facts learned from a failed one are void
         await asyncio.sleep(0)
-        return self._rows(decoded, verdicts, stream, epoch, from_seq, messages, head, recorded_at)
+        return judged
+
+    async def _priors(self, event_ids: set[str]) -> dict[str, Prior]:
+        """How these eventIds were judged before: from memory, else one look-up."""
+        found: dict[str, Prior] = {}
+        for event_id in event_ids:
+            prior = self.memory.priors.get(event_id)
+            if prior is not None:
+                found[event_id] = prior
+        rest = event_ids - found.keys()
+        if rest:
+            looked_up = await self.lookup_priors(rest)
+            for event_id, prior in looked_up.items():
+                self.memory.priors.put(event_id, prior)
+            found.update(looked_up)
+        return found
+
+    async def _replays(self, decoded: list[tuple[RawMessage, Decoded | Rejection]]) -> set[int]:
+        """The stream sequences of messages `dead-letters replay` published: the header
+        names a dead letter, and that dead letter holds this very eventId and body (a
+        producer cannot have an eventId judged again by claiming to be a replay)."""
+        claims: dict[int, tuple[int, Decoded]] = {}
+        for message, d in decoded:
+            if isinstance(d, Decoded) and _REPLAY_MARK in message.headers:
+                named = message.header_map().get(REPLAY_HEADER, [""])[0]
+                if named.isdigit():
+                    claims[message.seq] = (int(named), d)
+        if not claims:
+            return set()
+        letters = await self.lookup_dead_letters({n for n, _ in claims.values()})
+        return {
+            seq
+            for seq, (named, d) in claims.items()
+            if named in letters and letters[named] == (d.event.event_id, message.data)
+        }
 
     def _rows(
         self,
@@ -205,15 +331,18 @@ class Batcher:
                 ok = cast(Decoded, outcome)  # only valid events are accepted
                 event = ok.event
                 cls = type(event)
-                position += 1
-                last_hash = chain_hash(last_hash, position, event.event_id, ok.body)
-                published_at = datetime.fromtimestamp(message.published_ns / 1e9, UTC)
-                events.append(
-                    event_row(
-                        position, event, ok.body, recorded_at, epoch, message.seq, published_at,
-                        last_hash,
-                    )
-                )  # fmt: skip
+                try:
+                    position += 1
+                    last_hash = chain_hash(last_hash, position, event.event_id, ok.body)
+                    published_at = datetime.fromtimestamp(message.published_ns / 1e9, UTC)
+                    events.append(
+                        event_row(
+                            position, event, ok.body, recorded_at, epoch, message.seq,
+                            published_at, last_hash,
+                        )
+                    )  # fmt: skip
+                except Exception as error:
+                    raise _Quarantine(message.seq, "building its log row", error) from error
                 if cls in stamps:
                     stamps[cls].append(message.published_ns)
                 else:
@@ -272,4 +401,5 @@ class Batcher:
             recorded_at=recorded_at,
             stream_epoch=epoch,
             stream_seq=message.seq,
+            repeat_of=verdict.repeat_of,
         )

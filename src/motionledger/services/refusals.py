@@ -14,7 +14,7 @@ from .. import logs, metrics
 from ..adapters.postgres import ledger
 from ..adapters.postgres.database import Connection
 from ..domain.reasons import Reason, Rejection
-from ..errors import DuplicateEventId, StaleFact, StorageRefused
+from ..errors import DuplicateEventId, JudgedBefore, StaleFact, StorageRefused
 from .judging import Batcher, Judged
 
 log = logs.get(__name__)
@@ -29,6 +29,7 @@ class Refusals:
         """Teach the batcher what the refusal means; re-raise it when it is not the data."""
         batcher = self._batcher
         batcher.memory.clear()  # optimistic facts of the refused batch are void
+        batcher.forget_uncommitted()
         write = judged.write
         log.warning(
             "ingest_batch_refused",
@@ -37,17 +38,16 @@ class Refusals:
             from_seq=write.from_seq + 1,
             to_seq=write.to_seq,
         )
-        if isinstance(refusal, DuplicateEventId):
-            # an eventId logged long ago, beyond the judge's memory: a duplicate
-            logged = await ledger.existing_event_ids(conn, judged.accepted_ids)
-            batcher.memory.event_ids.put_all(logged, True)
+        if isinstance(refusal, DuplicateEventId | JudgedBefore):
+            # an eventId judged long ago, beyond the judge's memory: its first verdict holds
+            await self._remember_priors(conn, judged.accepted_ids)
             return
         if isinstance(refusal, StaleFact):
             return  # the facts will be looked up afresh
         refused = await ledger.refused_events(conn, write.events)
         for seq, (row, why) in refused.items():
-            if isinstance(why, DuplicateEventId):  # logged long ago: a duplicate
-                batcher.memory.event_ids.put(row.event_id, True)
+            if isinstance(why, DuplicateEventId):  # logged long ago: its first verdict holds
+                await self._remember_priors(conn, [row.event_id])
             elif not isinstance(why, StaleFact):  # those: the facts are looked up afresh
                 batcher.forced[seq] = Rejection(
                     Reason.STORAGE_REFUSED, f"PostgreSQL refused the event: {why}"
@@ -61,3 +61,11 @@ class Refusals:
             batcher.skip.add(seq)
         if not refused and not unstorable:
             raise refusal  # not the data: the caller starts over from the checkpoint
+
+    async def _remember_priors(self, conn: Connection, event_ids: list[str]) -> None:
+        """Teach the judge how these eventIds were judged before (the retry then sees it)."""
+        batcher = self._batcher
+        found = await ledger.priors(conn, event_ids, batcher.max_event_bytes)
+        for event_id, prior in found.items():
+            batcher.memory.priors.put(event_id, prior)
+            batcher.memory.event_ids.put(event_id, True)

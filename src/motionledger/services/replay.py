@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Final, Literal
+from typing import Literal
 
 import msgspec
 from nats.js import JetStreamContext
@@ -33,8 +33,7 @@ from ..adapters.postgres.database import Connection
 from ..adapters.postgres.locks import Lock, lock, unlock
 from ..errors import InvalidRequest
 from ..settings import Settings
-
-REPLAY_HEADER: Final = "Motionledger-Replay-Of"
+from .judging import REPLAY_HEADER
 
 ReplayVerdict = Literal[
     "logged", "rejected", "duplicate", "pending", "already_replayed", "not_found"

@@ -4,6 +4,7 @@ like any producer, and wait (event-driven, see `services.waiters`) for the verdi
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, Final
 
@@ -15,9 +16,10 @@ from .. import logs
 from ..adapters.nats.errors import BROKER_FAILURES
 from ..adapters.postgres import ledger
 from ..adapters.postgres.database import Pool
-from ..domain.decoding import Decoded, decode_event
+from ..domain.decoding import Decoded, decode_event, too_large
 from ..domain.events import Event, subject_for
 from ..domain.projections import FED_BY
+from ..domain.reasons import unprocessable
 from ..errors import BrokerUnavailable, DatabaseUnavailable, Refused
 from ..settings import Settings
 from .waiters import Outcome, Waiters
@@ -38,8 +40,18 @@ class WriteService:
 
     def body_of(self, event: Event) -> bytes:
         """The event's canonical body, or Refused for what the judge would refuse it for."""
-        encoded = _ENCODER.encode(event)
-        decoded = decode_event(encoded, self._settings.max_event_bytes)
+        limit = self._settings.max_event_bytes
+        try:
+            # Sized below: the canonical body is what is published and what the judge
+            # measures, and it may be the longer (1e300 becomes 301 digits) or the shorter.
+            decoded = decode_event(_ENCODER.encode(event), sys.maxsize)
+        except MemoryError:
+            raise
+        except Exception as error:  # what the judge would dead-letter as unprocessable
+            log.exception("write_unprocessable", event_id=event.event_id)
+            decoded = unprocessable("decoding", error)
+        if isinstance(decoded, Decoded) and len(decoded.body) > limit:
+            decoded = too_large(len(decoded.body), limit)
         if isinstance(decoded, Decoded):
             return decoded.body
         raise Refused(decoded.reason.value, decoded.detail)

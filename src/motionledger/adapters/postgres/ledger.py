@@ -321,16 +321,6 @@ async def lookup_facts(conn: asyncpg.Connection | asyncpg.Pool, keys: FactKeys) 
 
 
 @translating
-async def existing_event_ids(
-    conn: asyncpg.Connection | asyncpg.Pool, event_ids: Iterable[str]
-) -> set[str]:
-    rows = await conn.fetch(
-        "SELECT event_id FROM ledger.events WHERE event_id = ANY($1::text[])", list(event_ids)
-    )
-    return {row[0] for row in rows}
-
-
-@translating
 async def still_session(conn: asyncpg.Connection | asyncpg.Pool, still_id: str) -> str | None:
     """The session a still belongs to, from its `still.created` in the log."""
     value = await conn.fetchval(
@@ -367,3 +357,15 @@ async def priors(
             rejection = Rejection(Reason(reason), detail, field_)
             found[event_id] = Prior(canonical, rejection, dead_letter)
     return found
+
+
+@translating
+async def dead_letters_by_id(
+    conn: asyncpg.Connection | asyncpg.Pool, ids: Iterable[int]
+) -> dict[int, tuple[str | None, bytes]]:
+    """Dead letters by id: the eventId read from each, and its raw body."""
+    rows = await conn.fetch(
+        "SELECT id, event_id, raw FROM ledger.dead_letters WHERE id = ANY($1::bigint[])",
+        list(ids),
+    )
+    return {row[0]: (row[1], bytes(row[2])) for row in rows}
