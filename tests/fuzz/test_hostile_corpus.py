@@ -91,11 +91,11 @@ def nested_expectation(depth: int, leaf: str) -> str:
 
 
 LEAVES = {"-0.0": b"-0.0", "1e16": b"1e16", "NUL": b'"\\u0000"', "plain": b'"plain"'}
-DEPTHS = (100, 500, 900, 1_200, 50_000)
+DEPTHS = (100, MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH, 500, 900, 1_200, 50_000)  # in metadata
 BIG_INT = b"9" * 400
 # -- the corpus ---------------------------------------------------------------------------
 CORPUS: Final[list[Case]] = [
-    # nesting: 5 depths x arrays/objects x 4 leaves, in metadata (every lane) and audioSnapshot
+    # nesting: 7 depths x arrays/objects x 4 leaves, in metadata (every lane) and audioSnapshot
     *(
         Case(
             f"{where} nested {depth} deep in {kind} of {leaf}",
