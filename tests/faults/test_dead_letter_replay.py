@@ -62,7 +62,8 @@ async def test_replay_rejudges_each_dead_letter_exactly_once(
         ids = sorted(first)
 
         # the cause is fixed: the session, its camera and the still now exist; the producer
-        # also re-sent the still update itself (same eventId), which is logged
+        # also re-sent the still update itself (same eventId): an eventId is judged once, so
+        # the copy gets the first copy's rejection (kept, naming the dead letter it repeats)
         fix = [
             ev.session_started("S1"),
             ev.camera_upserted("S1", "c9"),
@@ -76,8 +77,14 @@ async def test_replay_rejudges_each_dead_letter_exactly_once(
             )
         )
         await wait_seq(db, seqs[-1])
+        repeat = await db.fetchrow(
+            "SELECT reason, repeat_of FROM ledger.dead_letters WHERE stream_seq = $1", seqs[-1]
+        )
+        assert (repeat["reason"], repeat["repeat_of"]) == ("unknown_session", ids[4])
+        assert update["eventId"] not in await logged(db)
 
-        # by reason: the three early director events, the camera change and the update
+        # by reason: the three early director events, the camera change and the update (the
+        # repeat is not chosen: replaying the dead letter it repeats judges the eventId)
         out = io.StringIO()
         code = await run_replay(
             settings,
@@ -90,13 +97,13 @@ async def test_replay_rejudges_each_dead_letter_exactly_once(
         )
         assert code == 0, out.getvalue()
         text = out.getvalue()
-        assert text.count("logged at position") == 4, text
-        assert "a duplicate, its eventId is already in the log" in text
+        assert text.count("logged at position") == 5, text
+        assert "duplicate" not in text
         assert await logged(db) == [
             *(e["eventId"] for e in fix),
-            update["eventId"],
             *(e["eventId"] for e in early),
             orphan["eventId"],
+            update["eventId"],
         ]
 
         # again by reason: nothing left to replay; by id: refused, already replayed
@@ -177,7 +184,10 @@ async def test_concurrent_and_interrupted_replays_publish_once(
         first = await js.publish(
             row["subject"],
             bytes(row["raw"]),
-            headers={"Nats-Msg-Id": msg_id(row["stream_epoch"], row["stream_seq"])},
+            headers={
+                "Nats-Msg-Id": msg_id(row["stream_epoch"], row["stream_seq"]),
+                REPLAY_HEADER: str(b),
+            },
         )
         (done,) = await replay(conns[0], js, settings, ids=[b])
         assert done.stream_seq == first.seq

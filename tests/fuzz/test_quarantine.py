@@ -37,7 +37,7 @@ def inject_bug(monkeypatch: pytest.MonkeyPatch, step: str, victim: str, error: E
     """Make `step` raise for the message whose eventId is `victim` (and only for it)."""
 
     def failing(real: Callable[..., Any], *, about: int, after: bool) -> Callable[..., Any]:
-        def step_function(*args: Any) -> Any:
+        def step_function(*args: Any, **kwargs: Any) -> Any:
             subject = args[about]  # the raw bytes, or the event, the step is handling
             hit = (
                 victim.encode() in subject
@@ -46,7 +46,7 @@ def inject_bug(monkeypatch: pytest.MonkeyPatch, step: str, victim: str, error: E
             )
             if hit and not after:
                 raise error
-            result = real(*args)
+            result = real(*args, **kwargs)
             if hit:  # after the real step did its work (the judge learned from it)
                 raise error
             return result

@@ -197,7 +197,7 @@ async def test_roles_migration_races_across_databases_of_one_fresh_cluster() -> 
                 await admin.execute(f'CREATE DATABASE "{name}"')
             conns = [await connect(server.dsn(name)) for name in names]
             results = await asyncio.gather(*(migrate(c) for c in conns))
-            assert all(result and result[-1] == "0003_roles" for result in results)
+            assert all("0003_roles" in result for result in results)
             assert await asyncio.gather(*(migrate(c) for c in conns)) == [[]] * len(conns)
             roles = await admin.fetch(
                 "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'motionledger_%' "

@@ -30,8 +30,9 @@ SELECT d.id, d.subject, d.raw, d.stream_epoch, d.stream_seq, r.stream_seq, r.req
  WHERE d.id = ANY($1::bigint[])
     OR ($2::text IS NOT NULL AND d.reason = $2 AND r.dead_letter_id IS NULL
         -- by reason: what producers sent, not the results of earlier replays (so the same
-        -- --reason run twice is a no-op); those can still be chosen by --id
-        AND NOT d.headers ? 'Motionledger-Replay-Of')
+        -- --reason run twice is a no-op), nor copies that repeat an earlier dead letter's
+        -- verdict (replaying that one judges the eventId); those can be chosen by --id
+        AND NOT d.headers ? 'Motionledger-Replay-Of' AND d.repeat_of IS NULL)
  ORDER BY d.id
 """
 
