@@ -41,7 +41,10 @@ def postgres_bin_dir() -> Path:
     for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (candidate / "postgres").is_file():
             return candidate
-    raise FileNotFoundError("no PostgreSQL binaries: `pip install pgserver`")
+    raise FileNotFoundError(
+        "no PostgreSQL binaries: pip install 'motionledger[embedded]', "
+        "or set MOTIONLEDGER_DATABASE_URL"
+    )
 
 
 def service_user() -> pwd.struct_passwd | None:
