@@ -345,7 +345,7 @@ class Ingestor:
         self._head = judged.head
         self._batcher.forget_before(write.to_seq)
         self._backoff.reset()
-        metrics.BATCH_SIZE.observe(write.to_seq - write.from_seq)
+        metrics.BATCH_MESSAGES.observe(write.to_seq - write.from_seq)
         metrics.LOG_HEAD.set(write.head)
         metrics.STREAM_SEQUENCE.set(write.to_seq)
         for (lane, kind, outcome), count in judged.counts().items():

@@ -100,6 +100,7 @@ class Projector:
                 await conn.add_listener(ledger.LOG_CHANNEL, self._notified)
                 await self._project(conn, stop)
             except DB_DOWN as error:
+                metrics.DATABASE_UP.set(0)
                 log.warning("projector_database_unavailable", error=str(error) or repr(error))
                 await self._backoff.sleep(stop)
             except Exception as error:
