@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install run test test-nats-floor lint fmt lock bench bench-quick clean
+.PHONY: install run test test-nats-floor lint fmt lock schema-docs bench bench-quick clean
 
 install: $(STAMP)
 
@@ -50,6 +50,10 @@ lock: install
 	$(UV_COMPILE) pyproject.toml requirements/build.in requirements/tools.in --extra dev -o requirements/dev.lock
 	$(UV_COMPILE) pyproject.toml requirements/build.in requirements/tools.in --extra dev --extra bench -o requirements/bench.lock
 	$(UV_COMPILE) pyproject.toml requirements/build.in --extra server -o requirements/server.lock
+
+# Rewrite docs/schema/*.json from the event Structs (a test fails when they are stale).
+schema-docs: install
+	$(BIN)/python -m tests.support.schema_docs
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
