@@ -3,14 +3,19 @@ a reused eventId surfaced instead of silently dropped by the broker's duplicate 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import asyncpg
 import msgspec
 import pytest
+from nats.aio.client import __version__ as nats_client_version
+from packaging.requirements import Requirement
 
 import motionledger.producer as sdk
 from motionledger.adapters.nats.tap import UnsupportedClient, tap_supported
@@ -30,6 +35,19 @@ from .test_delivery import wait_logged
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_ONLY = ("prometheus_client", "asyncpg", "litestar", "uvicorn", "rich", "structlog")
+
+
+def test_the_nats_py_under_test_is_in_the_pinned_range() -> None:
+    """`make test-nats-floor` runs these tests again on the lowest nats-py allowed."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (pin,) = [Requirement(r) for r in project["dependencies"] if r.startswith("nats-py")]
+    running = version("nats-py")
+    assert running == nats_client_version  # the one imported is the one measured
+    assert pin.specifier.contains(running), (running, str(pin.specifier))
+    floor = os.environ.get("MOTIONLEDGER_EXPECT_NATS_PY")
+    if floor is not None:
+        assert running == floor
+        assert f">={floor}" in str(pin.specifier)
 
 
 def test_the_event_structs_come_with_the_sdk() -> None:

@@ -111,7 +111,7 @@ class Producer:
         if self._fast is not None:
             await self._fast.start()
         else:
-            self._js = self._client.jetstream(timeout=self._ack_timeout)
+            self._js = self._client.jetstream()
         self._reconnects = self._client.stats["reconnects"]
         self._room.set()
         self._idle.set()
@@ -265,8 +265,14 @@ class Producer:
         """The public-API path: one JetStream publish request, its outcome settled here."""
         prepared = pending.prepared
         assert self._js is not None
+        # a request's late ack is dropped once it timed out: each retry waits twice as long
+        # (up to 30 s), so an ack timeout set below the round trip still converges
+        ceiling = max(self._ack_timeout, 30.0)
+        timeout = min(self._ack_timeout * 2 ** min(pending.attempts - 1, 20), ceiling)
         try:
-            ack = await self._js.publish(prepared.subject, prepared.body, headers=prepared.headers)
+            ack = await self._js.publish(
+                prepared.subject, prepared.body, timeout=timeout, headers=prepared.headers
+            )
         except (ConnectionClosedError, MaxPayloadError) as error:
             self.fail(pending, PublishError(f"cannot publish: {type(error).__name__}"))
         except APIError as error:  # the stream's answer: an error, not an ack
