@@ -107,7 +107,7 @@ class Bench:
         prepared = workload.prepare_all(events, root)
         client = await nats.connect(self.infra.nats_url)
         try:
-            async with Producer(client, subject_root=root, fence=False) as producer:
+            async with Producer(client, subject_root=root, fence=False, fast_path=True) as producer:
                 rate = await workload.publish_all(producer, prepared)
             info = await client.jetstream().stream_info(stream)
             return rate, int(info.state.last_seq)
@@ -226,7 +226,9 @@ class Bench:
         del events
         await wait_projected(daemon.database_url)
         self.phase(f"load {label}: {rate:,.0f} ev/s for {seconds:.0f} s")
-        async with Producer(client, subject_root=daemon.root, fence=False) as producer:
+        async with Producer(
+            client, subject_root=daemon.root, fence=False, fast_path=True
+        ) as producer:
             result = await offered_load(daemon, producer, prepared, rate=rate, seconds=seconds)
         return {"label": label, **result.as_dict()}
 

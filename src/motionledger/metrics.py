@@ -6,11 +6,42 @@ Dashboards and alert rules under deploy/ are checked against this module by the 
 from __future__ import annotations
 
 import bisect
+import platform
+from importlib.metadata import PackageNotFoundError, version
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from . import __version__
 
 REGISTRY: Final = CollectorRegistry(auto_describe=True)
+# process_resident_memory_bytes, process_cpu_seconds_total, process_open_fds, ... (Linux
+# /proc) and python_info: the same names every Prometheus client exports
+PROCESS: Final = ProcessCollector(registry=REGISTRY)
+PLATFORM: Final = PlatformCollector(registry=REGISTRY)
+
+
+def _version_of(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:  # pragma: no cover - always installed with the server
+        return "unknown"
+
+
+BUILD_INFO: Final = Gauge(
+    "motionledger_build_info",
+    "Always 1; the labels say which motionledger, Python and nats-py this process runs.",
+    ["version", "python", "nats_py"],
+    registry=REGISTRY,
+)
+BUILD_INFO.labels(__version__, platform.python_version(), _version_of("nats-py")).set(1)
 
 _LATENCY_BUCKETS: Final = (
     0.0005,
@@ -58,8 +89,8 @@ PUBLISH_TO_COMMIT: Final = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
-BATCH_SIZE: Final = Histogram(
-    "motionledger_ingest_batch_size",
+BATCH_MESSAGES: Final = Histogram(
+    "motionledger_ingest_batch_messages",
     "Messages per ingest transaction.",
     buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
     registry=REGISTRY,
@@ -96,16 +127,16 @@ INGEST_RESTARTS: Final = Counter(
     ["cause"],
     registry=REGISTRY,
 )
-INGEST_STALLED: Final = Gauge(
-    "motionledger_ingest_stalled_seconds",
-    "Seconds since the last ingest commit while the stream holds unjudged messages; 0 otherwise.",
-    registry=REGISTRY,
-)
 BROKER_UP: Final = Gauge(
     "motionledger_broker_up", "1 while the broker connection is up.", registry=REGISTRY
 )
 DATABASE_UP: Final = Gauge(
     "motionledger_database_up", "1 while the database answers.", registry=REGISTRY
+)
+INGEST_STALLED: Final = Gauge(
+    "motionledger_ingest_stalled_seconds",
+    "Seconds since the last ingest commit while the stream holds unjudged messages; 0 otherwise.",
+    registry=REGISTRY,
 )
 PROJECTION_POSITION: Final = Gauge(
     "motionledger_projection_position",
@@ -144,6 +175,23 @@ HTTP_REQUESTS: Final = Histogram(
     "HTTP request duration, by route template, method and status.",
     ["route", "method", "status"],
     buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+
+# The live session stream (GET /production/session/live).
+LIVE_STREAMS_OPEN: Final = Gauge(
+    "motionledger_live_streams_open",
+    "Live session streams (Server-Sent Events) open now.",
+    registry=REGISTRY,
+)
+LIVE_EVENTS_SENT: Final = Counter(
+    "motionledger_live_events_sent_total",
+    "Events written to live session streams.",
+    registry=REGISTRY,
+)
+LIVE_CLIENTS_DROPPED: Final = Counter(
+    "motionledger_live_clients_dropped_total",
+    "Live stream clients disconnected for falling too far behind (they resume by id).",
     registry=REGISTRY,
 )
 

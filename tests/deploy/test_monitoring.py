@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import generate_latest
 
 from motionledger import metrics
 from tests.deploy.promql import exported_series, metric_names, unknown_names
@@ -17,8 +19,12 @@ from tests.deploy.promql import exported_series, metric_names, unknown_names
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 RULE_FILES = sorted((DEPLOY / "prometheus").glob("*.yml"))
+RUNBOOK = ROOT / "docs" / "runbook.md"
 DASHBOARDS = sorted((DEPLOY / "grafana").glob("*.json"))
 EXPORTED = exported_series(metrics.REGISTRY)
+# series Prometheus makes itself for every target
+SCRAPE = frozenset({"up"})
+SELECTOR = re.compile(r"([A-Za-z_:][\w:]*)(\{[^{}]*\})?")
 PROMTOOL = shutil.which("promtool")
 
 
@@ -72,13 +78,16 @@ def test_alert_rules_read_only_exported_metrics() -> None:
     for rule in rules:
         names = metric_names(rule["expr"])
         assert names, f"{rule['alert']} reads no metric"
-        assert names <= EXPORTED, f"{rule['alert']} reads unknown {names - EXPORTED}"
+        known = EXPORTED | SCRAPE
+        assert names <= known, f"{rule['alert']} reads unknown {names - known}"
 
 
 def test_alert_rules_cover_the_operational_failures() -> None:
     alerts = {rule["alert"]: rule for rule in _rules()}
     for needed in (
-        "MotionledgerIngestionStalled",
+        "MotionledgerIngestStalled",
+        "MotionledgerMessagesMissing",
+        "MotionledgerTargetDown",
         "MotionledgerConsumerBacklogGrowing",
         "MotionledgerProjectionLag",
         "MotionledgerDeadLettersArriving",
@@ -89,6 +98,33 @@ def test_alert_rules_cover_the_operational_failures() -> None:
     for rule in alerts.values():
         assert rule["labels"]["severity"] in ("critical", "warning", "info")
         assert rule["annotations"]["summary"]
+    assert "motionledger_ingest_stalled_seconds" in alerts["MotionledgerIngestStalled"]["expr"]
+    assert (
+        "motionledger_stream_missing_messages_total"
+        in (alerts["MotionledgerMessagesMissing"]["expr"])
+    )
+    assert metric_names(alerts["MotionledgerTargetDown"]["expr"]) == {"up"}
+    # a rate over a window, not "any increase": one rejected event does not page
+    assert "rate(" in alerts["MotionledgerDeadLettersArriving"]["expr"]
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_alert_links_its_runbook_section() -> None:
+    anchors = {
+        _anchor(line.lstrip("#"))
+        for line in RUNBOOK.read_text().splitlines()
+        if line.startswith("## ")
+    }
+    for rule in _rules():
+        url = rule["annotations"]["runbook_url"]
+        path, _, anchor = url.partition("#")
+        assert (ROOT / path).resolve() == RUNBOOK, url
+        assert anchor in anchors, f"{rule['alert']}: no section #{anchor} in docs/runbook.md"
+    assert len(anchors) == len(_rules())  # one section per alert, none left over
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian: prometheus)")
@@ -119,10 +155,26 @@ def test_every_dashboard_query_reads_exported_metrics() -> None:
         assert names <= EXPORTED, f"{title!r} reads unknown {names - EXPORTED}"
 
 
+def test_every_dashboard_query_is_scoped_by_job_and_instance() -> None:
+    """Several ledgers in one Prometheus: the `job` and `instance` variables pick one."""
+    for title, expr in _dashboard_targets():
+        for match in SELECTOR.finditer(expr):
+            if match.group(1) in EXPORTED:
+                matchers = match.group(2) or ""
+                assert 'job=~"$job"' in matchers, (title, expr)
+                assert 'instance=~"$instance"' in matchers, (title, expr)
+    for path in DASHBOARDS:
+        variables = {v["name"]: v for v in json.loads(path.read_text())["templating"]["list"]}
+        assert variables["job"]["type"] == variables["instance"]["type"] == "query"
+        assert "$job" in variables["instance"]["definition"]
+        for name in ("job", "instance"):
+            assert metric_names(variables[name]["definition"].split("(", 1)[1].split(",")[0])
+
+
 def test_the_dashboard_shows_what_operators_watch() -> None:
     exprs = " ".join(expr for _, expr in _dashboard_targets())
     titles = " ".join(title for title, _ in _dashboard_targets()).lower()
-    assert 'motionledger_events_total{outcome="accepted"}' in exprs
+    assert 'motionledger_events_total{outcome="accepted"' in exprs
     assert "by (lane)" in exprs
     assert "histogram_quantile(0.99" in exprs
     for name in (
@@ -131,8 +183,15 @@ def test_the_dashboard_shows_what_operators_watch() -> None:
         "motionledger_projection_lag_seconds",
         "motionledger_dead_letters_total",
         "motionledger_consumer_pending_messages",
+        "motionledger_stream_missing_messages_total",
+        "motionledger_ingest_stalled_seconds",
+        "motionledger_live_streams_open",
+        "motionledger_live_events_sent_total",
+        "motionledger_live_clients_dropped_total",
+        "process_resident_memory_bytes",
     ):
         assert name in exprs
+    assert 'motionledger_http_request_duration_seconds_count{status=~"5..' in exprs
     assert "by reason" in titles
     assert "by lane" in titles
 
@@ -149,3 +208,24 @@ def test_the_dashboard_uses_the_provisioned_datasource() -> None:
         for panel in dashboard["panels"]:
             if panel["type"] != "row":
                 assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+
+
+# -- the exported names themselves --------------------------------------------------------
+def test_metric_names_carry_their_units() -> None:
+    for family in metrics.REGISTRY.collect():
+        if not family.name.startswith("motionledger_"):
+            continue
+        if family.type == "histogram":
+            assert family.name.endswith(("_seconds", "_messages", "_bytes")), family.name
+        assert "_size" not in family.name, family.name
+    assert "motionledger_build_info" in EXPORTED
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds"):
+        assert name in EXPORTED
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian: prometheus)")
+def test_promtool_accepts_the_exported_metrics() -> None:
+    assert PROMTOOL is not None
+    text = generate_latest(metrics.REGISTRY)
+    checked = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -97,7 +97,7 @@ async def test_binaries_out_of_the_service_users_reach_are_copied(
     cache = Path(tempfile.mkdtemp(prefix="mlt-cache-"))
     cache.chmod(0o755)
     monkeypatch.setattr(pgbinaries, "SERVER_CACHE", cache / "motionledger")
-    monkeypatch.setattr(postgres, "postgres_bin_dir", lambda: hidden / "bin")
+    monkeypatch.setattr(postgres, "postgres_bin_dir", lambda *_: hidden / "bin")
     user = pgbinaries.service_user()
     assert user is not None
     assert not pgbinaries.reachable_by(hidden / "bin", user)

@@ -94,12 +94,14 @@ async def test_an_existing_stream_with_other_settings_is_reported_not_fatal(
         async with running_ledger(settings):
             seqs = await ev.publish_events(js, settings.subject_root, [ev.session_started("S1")])
             await wait_for_seq(db, settings.stream, seqs[-1])
-    differ = [entry for entry in logs if entry["event"] == "stream_settings_differ"]
+    differ = [entry for entry in logs if entry["event"] == "stream_settings_kept"]
     assert differ, [entry["event"] for entry in logs]
     assert "max_age" in differ[0]["differences"]
+    # reported, never rewritten: the stream is its operator's (see test_stream_changes)
     info = await js.stream_info(settings.stream)
-    assert info.config.deny_delete
-    assert info.config.deny_purge
+    assert info.config.max_age == 60.0
+    assert not info.config.deny_delete
+    assert not info.config.deny_purge
 
 
 async def test_a_message_that_cannot_even_be_a_dead_letter_is_skipped_loudly(

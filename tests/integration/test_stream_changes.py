@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
+import pytest
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
+from nats.js.errors import NotFoundError
 
 from motionledger import metrics
+from motionledger.adapters.nats import broker
 from motionledger.settings import Settings
 from tests.support import events as ev
 from tests.support.ledger import running_ledger
@@ -79,3 +83,85 @@ async def test_messages_the_broker_no_longer_has_are_reported_and_passed(
     assert [r[1] for r in rows] == [batch[0]["eventId"], batch[2]["eventId"], batch[3]["eventId"]]
     assert [r[0] for r in rows] == [1, 2, 3]  # positions stay gap-free
     assert metrics.STREAM_GAPS._value.get() == before + 1
+
+
+# -- a stream an operator made is theirs ---------------------------------------------------
+def _kept(config: StreamConfig) -> dict[str, Any]:
+    """What an operator chose: everything but the subjects."""
+    return {k: v for k, v in config.as_dict().items() if k != "subjects"}
+
+
+async def test_an_existing_stream_keeps_its_settings_and_gains_only_the_subject(
+    settings: Settings, db: asyncpg.Connection, nc: Client
+) -> None:
+    js = nc.jetstream()
+    other = f"audit{settings.subject_root}.>"
+    made = await js.add_stream(
+        StreamConfig(
+            name=settings.stream,
+            description="made by the studio's NATS operator",
+            subjects=[other],  # the ledger's subjects missing: it cannot work without them
+            max_age=600.0,  # differs from the ledger's default: kept
+            duplicate_window=5.0,  # likewise
+            max_msgs_per_subject=1000,  # a setting the ledger does not even know about
+        )
+    )
+    async with running_ledger(settings):
+        seqs = await ev.publish_events(js, settings.subject_root, [ev.session_started("S1")])
+        await wait_for_seq(db, settings.stream, seqs[-1])
+    after = await js.stream_info(settings.stream)
+    assert sorted(after.config.subjects or []) == sorted([other, f"{settings.subject_root}.>"])
+    assert _kept(after.config) == _kept(made.config)
+
+
+async def test_a_stream_that_already_fits_is_left_exactly_as_it_is(
+    settings: Settings, db: asyncpg.Connection, nc: Client
+) -> None:
+    js = nc.jetstream()
+    made = await js.add_stream(
+        StreamConfig(
+            name=settings.stream,
+            subjects=[f"{settings.subject_root}.>"],
+            max_age=900.0,
+            deny_delete=False,
+            num_replicas=1,
+        )
+    )
+    async with running_ledger(settings):
+        seqs = await ev.publish_events(js, settings.subject_root, [ev.session_started("S1")])
+        await wait_for_seq(db, settings.stream, seqs[-1])
+    after = await js.stream_info(settings.stream)
+    assert after.config.as_dict() == made.config.as_dict()
+
+
+async def test_an_unmanaged_stream_is_waited_for_and_never_touched(
+    settings: Settings, db: asyncpg.Connection, nc: Client
+) -> None:
+    js = nc.jetstream()
+    settings = settings.replace(stream_manage=False)
+    with pytest.raises(broker.StreamMissing):
+        await broker.ensure_stream(js, settings)
+    restarts = metrics.INGEST_RESTARTS.labels("broker")
+    before = restarts._value.get()
+    # the daemon starts, and its ingest says why it waits and tries again (`ingest_restart`)
+    waiting = asyncio.ensure_future(_ledger_once_stream_exists(settings, db, nc))
+    while restarts._value.get() < before + 1:
+        assert not waiting.done()
+        await asyncio.sleep(0.05)
+    with pytest.raises(NotFoundError):
+        await js.stream_info(settings.stream)
+    made = await js.add_stream(
+        StreamConfig(name=settings.stream, subjects=["elsewhere.>", f"{settings.subject_root}.>"])
+    )
+    await asyncio.wait_for(waiting, 60)
+    after = await js.stream_info(settings.stream)
+    assert after.config.as_dict() == made.config.as_dict()
+
+
+async def _ledger_once_stream_exists(
+    settings: Settings, db: asyncpg.Connection, nc: Client
+) -> None:
+    async with running_ledger(settings, timeout=60):
+        js = nc.jetstream()
+        seqs = await ev.publish_events(js, settings.subject_root, [ev.session_started("S1")])
+        await wait_for_seq(db, settings.stream, seqs[-1])

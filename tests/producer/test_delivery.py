@@ -21,7 +21,7 @@ from motionledger.domain.events import (
     StillCreated,
     StillUpdated,
 )
-from motionledger.producer import connect, make_event
+from motionledger.producer import Producer, connect, make_event
 from motionledger.settings import Settings
 from tests.support.ledger import running_ledger
 
@@ -101,25 +101,50 @@ async def assert_logged_exactly_once(db: asyncpg.Connection, events: list[Event]
     assert [i for i in logged if i in set(fenced)] == fenced
 
 
-@pytest.mark.parametrize("raw", [True, False], ids=["protocol-writes", "nats-py-publish"])
+PATHS = {
+    "public-api": {},
+    "fast-protocol-writes": {"fast_path": True},
+    "fast-nats-py-publish": {"fast_path": True, "raw_writes": False},
+}
+
+
+def path_options(path: str) -> dict[str, object]:
+    return {k: v for k, v in PATHS[path].items() if k != "raw_writes"}
+
+
+def set_path(producer: Producer, path: str) -> None:
+    """The fast path writes protocol commands; its fallback is nats-py's plain publish."""
+    assert producer.fast_path == (path != "public-api")
+    if PATHS[path].get("raw_writes") is False:
+        assert producer._fast is not None
+        assert producer._fast._raw
+        producer._fast._raw = False
+
+
+@pytest.mark.parametrize("path", list(PATHS))
 async def test_retried_publishes_are_no_ops(
-    settings: Settings, db: asyncpg.Connection, raw: bool
+    settings: Settings, db: asyncpg.Connection, path: str
 ) -> None:
     events = shoot("S1", 3000)
     async with running_ledger(settings):
         # an ack timeout far below a round trip under load: most publishes are sent twice
         async with connect(
-            settings.nats_url or "", subject_root=settings.subject_root, ack_timeout=0.001
+            settings.nats_url or "",
+            subject_root=settings.subject_root,
+            ack_timeout=0.001,
+            **path_options(path),
         ) as producer:
-            assert producer._raw  # the fast path is available on this nats-py
-            producer._raw = raw  # ... and the plain publish path is the fallback
+            set_path(producer, path)
             acks = await producer.publish_many(events)
             assert producer.stats.resent > 0
         assert len({a.seq for a in acks}) == len(events)
-        # a producer that crashed and starts over publishes everything again: all no-ops
-        async with connect(settings.nats_url or "", subject_root=settings.subject_root) as again:
+        # a producer that crashed and starts over publishes everything again: all no-ops,
+        # acknowledged as duplicates it cannot vouch for (another process sent the first)
+        async with connect(
+            settings.nats_url or "", subject_root=settings.subject_root, **path_options(path)
+        ) as again:
             repeat = await again.publish_many(events[:500])
-        assert all(a.duplicate for a in repeat)
+        assert all(a.duplicate and a.unverified for a in repeat)
         assert [a.seq for a in repeat] == [a.seq for a in acks[:500]]
         await assert_logged_exactly_once(db, events)
 
@@ -133,10 +158,14 @@ async def private_nats(tmp_path: Path) -> AsyncIterator[NatsProcess]:
 
 
 async def publish_with_a_fault(
-    settings: Settings, events: list[Event], fault: str, server: NatsProcess
+    settings: Settings, events: list[Event], fault: str, server: NatsProcess, path: str
 ) -> None:
     async with connect(
-        server.url, subject_root=settings.subject_root, ack_timeout=0.3, give_up_after=60
+        server.url,
+        subject_root=settings.subject_root,
+        ack_timeout=0.3,
+        give_up_after=60,
+        **path_options(path),
     ) as producer:
         publishing = asyncio.ensure_future(producer.publish_many(events))
         while producer.stats.published < len(events) // 4:
@@ -154,12 +183,13 @@ async def publish_with_a_fault(
         assert producer.stats.resent > 0
 
 
+@pytest.mark.parametrize("path", ["public-api", "fast-protocol-writes"])
 @pytest.mark.parametrize("fault", ["restart", "pause"])
 async def test_broker_fault_mid_publish_loses_nothing(
-    settings: Settings, db: asyncpg.Connection, private_nats: NatsProcess, fault: str
+    settings: Settings, db: asyncpg.Connection, private_nats: NatsProcess, fault: str, path: str
 ) -> None:
     settings = settings.replace(nats_url=private_nats.url)
     events = shoot("S1", 12_000)
     async with running_ledger(settings):
-        await publish_with_a_fault(settings, events, fault, private_nats)
+        await publish_with_a_fault(settings, events, fault, private_nats, path)
         await assert_logged_exactly_once(db, events)

@@ -234,12 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .extras import missing_for  # a producer-only install: say what to install
+
+    if (missing := missing_for(args.command)) is not None:
+        print(f"motionledger: {missing}", file=sys.stderr)
+        return 2
     try:
         settings = load(args.config)
     except SettingsError as error:
         print(f"motionledger: configuration error: {error}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_format)
+    logs.configure(settings.log_format, settings.log_level)
     run: Command = args.run
     try:
         return asyncio.run(run(settings, args))

@@ -280,3 +280,13 @@ def json_schema() -> dict[str, Any]:
         **union,
         "$defs": components,
     }
+
+
+def json_schemas_by_type() -> dict[str, dict[str, Any]]:
+    """One JSON Schema per event type, by its `type` tag: each is its entry of `json_schema()`,
+    standing alone (docs/schema/<type>.json, for producers validating one kind of event)."""
+    union = json_schema()
+    return {
+        tag: {"$schema": union["$schema"], **union["$defs"][cls.__name__], "title": tag}
+        for cls, tag in TAG_OF.items()
+    }

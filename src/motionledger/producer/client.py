@@ -1,7 +1,6 @@
 """The producer SDK: publish typed events to the ledger, many in flight, none lost or doubled.
 
-    from motionledger.producer import connect, make_event
-    from motionledger.domain.events import DirectorEvent
+    from motionledger.producer import DirectorEvent, connect, make_event
 
     async with connect("nats://127.0.0.1:4222") as producer:
         cut = make_event(DirectorEvent, session_id="S1", timestamp_ms=t, event_type="cut")
@@ -21,11 +20,16 @@ What it does for a producer:
 - fences state-changing events (everything but director events and music moments): one
   is sent only once all before it are acknowledged, and nothing after it is sent before
   it is acknowledged. A resend after a fault therefore never lands a camera change before
-  its camera or a session's events before the session; the high-rate lanes stay pipelined.
+  its camera or a session's events before the session; the high-rate lanes stay pipelined;
+- tells a retry's duplicate from a reused eventId: an ack marked duplicate for an eventId
+  this producer sent earlier with another body raises `EventIdReused` (the broker dropped
+  this body); one it cannot vouch for is acknowledged with `Ack.unverified` (sent.py).
 
-Acks are read straight from the client's protocol parser (the same tap the ingest puller
-uses), with one wildcard inbox and a counter per message: no `Msg` object, no task and no
-timer per publish.
+By default it uses nats-py's public JetStream API (`js.publish`, one request per event,
+`window` of them in flight), so a nats-py upgrade cannot break a producer. `fast_path=True`
+opts into the raw protocol path (fast.py): acks read straight from the client's parser and
+publishes written as protocol commands — about half the client CPU per event, which
+matters only for bulk loads far beyond a shoot's rates.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
@@ -40,29 +45,30 @@ from typing import Any
 import msgspec
 import nats
 from nats.aio.client import Client
-from nats.aio.subscription import Subscription
 from nats.errors import ConnectionClosedError, MaxPayloadError
 from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.errors import APIError
 
-from .. import logs
-from ..adapters.nats.puller import tap_messages
-from ..adapters.nats.replies import STATUS_OFFSET
 from ..domain.events import DECODER, ENCODER, AnyEvent, subject_for
 from ..domain.uuid7 import uuid7
+from .fast import FastPath
+from .sent import SentBodies
 from .wire import (
     PIPELINED,
-    REPLY,
     Ack,
+    EventIdReused,
     EventLike,
     InvalidEvent,
     Pending,
     Prepared,
     ProducerStats,
     PublishError,
-    hpub,
 )
 
-log = logs.get(__name__)
+# stdlib logging: the host application decides where an SDK's records go
+log = logging.getLogger(__name__)
 
 
 class Producer:
@@ -78,6 +84,7 @@ class Producer:
         give_up_after: float = 120.0,
         max_event_bytes: int = 262_144,
         fence: bool = True,
+        fast_path: bool = False,
     ) -> None:
         self._client = client
         self._root = subject_root
@@ -86,29 +93,26 @@ class Producer:
         self._give_up_after = give_up_after
         self._max_event_bytes = max_event_bytes
         self._fence_enabled = fence
+        self._fast: FastPath | None = FastPath(client, self) if fast_path else None
+        self._js: JetStreamContext | None = None
         self._pending: dict[int, Pending] = {}  # insertion order = send order
         self._tokens = itertools.count(1)
-        self._prefix = ""
-        self._sub: Subscription | None = None
+        self._sent = SentBodies()
         self._sweeper: asyncio.Task[None] | None = None
         self._room = asyncio.Event()  # set while fewer than `window` are in flight
         self._idle = asyncio.Event()  # set while nothing is in flight
         self._gate = asyncio.Event()  # cleared while a fenced event is on its way
         self._fence_lock = asyncio.Lock()
         self._reconnects = 0
-        self._raw = False  # write protocol commands directly (set in `start`)
         self.stats = ProducerStats()
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> Producer:
-        self._prefix = self._client.new_inbox()
-        self._sub = await self._client.subscribe(f"{self._prefix}.*")
-        tap_messages(self._client)[self._sub._id] = self._on_reply
+        if self._fast is not None:
+            await self._fast.start()
+        else:
+            self._js = self._client.jetstream()
         self._reconnects = self._client.stats["reconnects"]
-        self._raw = all(
-            hasattr(self._client, name)
-            for name in ("_send_command", "_flush_queue", "_flush_pending", "_max_payload")
-        )
         self._room.set()
         self._idle.set()
         self._gate.set()
@@ -125,13 +129,9 @@ class Producer:
                 await self._sweeper
             self._sweeper = None
         for pending in list(self._pending.values()):
-            self._fail(pending, PublishError("producer closed before the stream acknowledged"))
-        if self._sub is not None:
-            tap_messages(self._client).pop(self._sub._id, None)
-            if not self._client.is_closed:
-                with contextlib.suppress(NatsError):
-                    await self._sub.unsubscribe()
-            self._sub = None
+            self.fail(pending, PublishError("producer closed before the stream acknowledged"))
+        if self._fast is not None:
+            await self._fast.close()
 
     async def __aenter__(self) -> Producer:
         return await self.start()
@@ -142,6 +142,10 @@ class Producer:
     @property
     def in_flight(self) -> int:
         return len(self._pending)
+
+    @property
+    def fast_path(self) -> bool:
+        return self._fast is not None
 
     # -- publishing -------------------------------------------------------------------
     async def publish(self, event: EventLike) -> Ack:
@@ -243,6 +247,7 @@ class Producer:
             give_up_at=now + self._give_up_after,
             resend_at=now + self._ack_timeout,
         )
+        pending.prior = self._sent.record(prepared.event.event_id, prepared.body)
         self._pending[pending.token] = pending
         self._idle.clear()
         if len(self._pending) >= self._window:
@@ -251,69 +256,79 @@ class Producer:
         return future
 
     async def _write(self, pending: Pending) -> None:
-        client = self._client
-        if not client.is_connected:
-            pending.resend_at = 0.0  # sent by the sweeper once reconnected
-            return
+        if self._fast is not None:
+            await self._fast.write(pending)
+        elif pending.task is None:
+            pending.task = asyncio.ensure_future(self._request(pending))
+
+    async def _request(self, pending: Pending) -> None:
+        """The public-API path: one JetStream publish request, its outcome settled here."""
         prepared = pending.prepared
-        reply = f"{self._prefix}.{pending.token}"
+        assert self._js is not None
+        # a request's late ack is dropped once it timed out: each retry waits twice as long
+        # (up to 30 s), so an ack timeout set below the round trip still converges
+        ceiling = max(self._ack_timeout, 30.0)
+        timeout = min(self._ack_timeout * 2 ** min(pending.attempts - 1, 20), ceiling)
         try:
-            if not self._raw:
-                await client.publish(
-                    prepared.subject, prepared.body, reply=reply, headers=prepared.headers
-                )
-                return
-            # nats-py's publish, less what `prepare` already guarantees (subject and header
-            # validation, header encoding): half the client CPU per event at high rates
-            if len(prepared.body) > client._max_payload:
-                raise MaxPayloadError
-            if not pending.command:
-                pending.command = hpub(
-                    prepared.subject, reply, prepared.event.event_id, prepared.body
-                )
-            client.stats["out_msgs"] += 1
-            client.stats["out_bytes"] += len(prepared.body)
-            await client._send_command(pending.command)
-            if client._flush_queue is not None and client._flush_queue.empty():
-                await client._flush_pending()
+            ack = await self._js.publish(
+                prepared.subject, prepared.body, timeout=timeout, headers=prepared.headers
+            )
         except (ConnectionClosedError, MaxPayloadError) as error:
-            self._fail(pending, PublishError(f"cannot publish: {type(error).__name__}"))
-        except NatsError:
-            pending.resend_at = 0.0  # a reconnect in progress: try again shortly
+            self.fail(pending, PublishError(f"cannot publish: {type(error).__name__}"))
+        except APIError as error:  # the stream's answer: an error, not an ack
+            if error.code == 503:  # JetStream briefly unavailable (e.g. restarting)
+                self.retry_later(pending)
+            else:
+                self.refused(pending, error.description or str(error.code))
+        except (NatsTimeout, TimeoutError, NatsError):
+            # no ack in time, no responders (stream not there yet), a reconnect: send again
+            self.retry_later(pending, backoff=False)
+        else:
+            self.acknowledged(pending, ack.stream, ack.seq, bool(ack.duplicate))
+        finally:
+            pending.task = None
 
-    # -- acks, retries, give-ups ----------------------------------------------------------
-    def _on_reply(self, subject: bytes, _reply: bytes, data: bytes, headers: bytes) -> None:
-        try:
-            token = int(subject[len(self._prefix) + 1 :])
-        except ValueError:
-            return
-        pending = self._pending.get(token)
-        if pending is None:
-            return  # the ack of an earlier attempt of something already acknowledged
-        if headers and not data:
-            code = headers[STATUS_OFFSET : STATUS_OFFSET + 3]
-            if code == b"503":  # no responders: the stream is not (yet) there; try again
-                pending.resend_at = time.monotonic() + self._backoff(pending)
+    # -- outcomes (both paths) ------------------------------------------------------------
+    def pending(self, token: int) -> Pending | None:
+        return self._pending.get(token)
+
+    def acknowledged(self, pending: Pending, stream: str, seq: int, duplicate: bool) -> None:
+        if pending.token not in self._pending:
+            return  # an earlier attempt's ack of something already settled
+        unverified = False
+        if duplicate:
+            if pending.prior == "different":
+                self.fail(
+                    pending,
+                    EventIdReused(
+                        f"eventId {pending.prepared.event.event_id} was already published by "
+                        "this producer with a different body; the broker dropped this one "
+                        "(use a new eventId for a changed event)"
+                    ),
+                )
                 return
-        try:
-            reply = REPLY.decode(data)
-        except msgspec.DecodeError:
-            self._fail(pending, PublishError(f"unreadable ack: {data[:200]!r}"))
-            return
-        if reply.error is not None:
-            if reply.error.code == 503:  # JetStream briefly unavailable (e.g. restarting)
-                pending.resend_at = time.monotonic() + self._backoff(pending)
-                return
-            description = reply.error.description or str(reply.error.code)
-            self._fail(pending, PublishError(f"stream refused the event: {description}"))
-            return
+            # a retry's copy of our own send, or a re-publish of a body we sent: expected
+            unverified = pending.prior == "unknown" and pending.attempts == 1
+            self.stats.duplicates += 1
+            if unverified:
+                self.stats.unverified_duplicates += 1
+                log.warning(
+                    "the broker already held eventId %s from another sender; if its body "
+                    "differed, this event is not in the ledger",
+                    pending.prepared.event.event_id,
+                    extra={"event_id": pending.prepared.event.event_id, "seq": seq},
+                )
         self.stats.published += 1
-        self.stats.duplicates += reply.duplicate
         self._settle(pending)
-        pending.future.set_result(Ack(reply.stream, reply.seq, reply.duplicate))
+        pending.future.set_result(Ack(stream, seq, duplicate, unverified))
 
-    def _backoff(self, pending: Pending) -> float:
-        return min(2.0, 0.05 * float(2 ** min(pending.attempts, 6)))
+    def refused(self, pending: Pending, description: str) -> None:
+        self.fail(pending, PublishError(f"stream refused the event: {description}"))
+
+    def retry_later(self, pending: Pending, *, backoff: bool = True) -> None:
+        """Send again once the sweeper gets to it (after a backoff, or at once)."""
+        delay = min(2.0, 0.05 * float(2 ** min(pending.attempts, 6))) if backoff else 0.0
+        pending.resend_at = time.monotonic() + delay
 
     def _settle(self, pending: Pending) -> None:
         del self._pending[pending.token]
@@ -322,9 +337,11 @@ class Producer:
         if not self._pending:
             self._idle.set()
 
-    def _fail(self, pending: Pending, error: Exception) -> None:
+    def fail(self, pending: Pending, error: Exception) -> None:
         if pending.token in self._pending:
             self._settle(pending)
+        if pending.task is not None and pending.task is not asyncio.current_task():
+            pending.task.cancel()
         if not pending.future.done():
             self.stats.failed += 1
             pending.future.set_exception(error)
@@ -338,27 +355,32 @@ class Producer:
                 continue
             if self._client.is_closed:
                 for pending in list(self._pending.values()):
-                    self._fail(pending, PublishError("connection closed"))
+                    self.fail(pending, PublishError("connection closed"))
                 continue
             if not self._client.is_connected:
                 continue
             reconnects = self._client.stats["reconnects"]
-            resend_all = reconnects != self._reconnects
+            resend_all = reconnects != self._reconnects and self._fast is not None
+            self._reconnects = reconnects
             if resend_all:
                 # whatever was written to the old connection may be gone: go back and send
-                # everything unacknowledged again, in order (duplicates are dropped)
-                self._reconnects = reconnects
-                log.warning("producer_resending_after_reconnect", in_flight=len(self._pending))
+                # everything unacknowledged again, in order (duplicates are dropped); the
+                # public path's requests time out and resend by themselves
+                log.warning(
+                    "resending %d unacknowledged events after a reconnect",
+                    len(self._pending),
+                    extra={"in_flight": len(self._pending)},
+                )
             now = time.monotonic()
             for pending in list(self._pending.values()):
                 if pending.token not in self._pending:
                     continue  # acknowledged while an earlier one was being resent
                 if now >= pending.give_up_at:
-                    self._fail(
+                    self.fail(
                         pending,
                         PublishError(f"no ack after {self._give_up_after:.0f}s of retries"),
                     )
-                elif resend_all or now >= pending.resend_at:
+                elif pending.task is None and (resend_all or now >= pending.resend_at):
                     pending.attempts += 1
                     pending.resend_at = now + self._ack_timeout
                     self.stats.resent += 1

@@ -27,12 +27,27 @@ class InvalidEvent(PublishError, ValueError):
     """The event fails its schema or is too large: nothing was published."""
 
 
+class EventIdReused(PublishError):
+    """The broker dropped this event as a duplicate of a message with the same eventId that
+    this producer sent earlier with a DIFFERENT body: this body is not in the stream, and
+    the ledger will never see it. Give the changed event a new eventId."""
+
+
 class Ack(msgspec.Struct, frozen=True):
-    """The stream's acknowledgement: where the event sits; `duplicate` for a retry's copy."""
+    """The stream's acknowledgement: where the event sits.
+
+    `duplicate`: the broker already held a message with this eventId (within its duplicate
+    window) and dropped this copy. `unverified`: a duplicate this producer cannot vouch for
+    — the earlier copy was not sent by this process (another producer, or this one before a
+    restart), so its body may differ from this one; if it did, this body is not logged.
+    A duplicate of a body this producer itself sent (a retry, a re-publish) is verified;
+    one with a different body raises `EventIdReused` instead of acknowledging.
+    """
 
     stream: str
     seq: int
     duplicate: bool = False
+    unverified: bool = False
 
 
 class ApiError(msgspec.Struct):
@@ -66,6 +81,8 @@ class Pending:
     resend_at: float
     attempts: int = 1
     command: bytes = b""  # the HPUB protocol line and payload, built once, sent again as is
+    task: asyncio.Task[None] | None = None  # the public-API path's request in flight
+    prior: str = "unknown"  # how an earlier send of this eventId compared (see sent.py)
 
 
 def hpub(subject: str, reply: str, event_id: str, body: bytes) -> bytes:
@@ -87,6 +104,7 @@ def hpub(subject: str, reply: str, event_id: str, body: bytes) -> bytes:
 class ProducerStats:
     published: int = 0  # acknowledged by the stream
     duplicates: int = 0  # ... of which the broker had already stored (a retry's copy)
+    unverified_duplicates: int = 0  # ... of which the earlier copy was not sent by us
     resent: int = 0  # sends beyond the first
     failed: int = 0
 

