@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .extras import missing_for  # a producer-only install: say what to install
+    from ..extras import missing_for  # a producer-only install: say what to install
 
     if (missing := missing_for(args.command)) is not None:
         print(f"motionledger: {missing}", file=sys.stderr)

@@ -11,7 +11,7 @@ bookkeeping — window, fence, retries, duplicates — is the Producer's).
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 import msgspec
 from nats.aio.client import Client
@@ -23,14 +23,22 @@ from ..adapters.nats.replies import STATUS_OFFSET
 from ..adapters.nats.tap import UnsupportedClient, tap_messages
 from .wire import REPLY, Pending, PublishError, hpub
 
-if TYPE_CHECKING:
-    from .client import Producer
+
+class Settles(Protocol):
+    """What the fast path tells the Producer (client.Producer) about each publish."""
+
+    def pending(self, token: int) -> Pending | None: ...
+    def fail(self, pending: Pending, error: Exception) -> None: ...
+    def retry_later(self, pending: Pending) -> None: ...
+    def refused(self, pending: Pending, description: str) -> None: ...
+    def acknowledged(self, pending: Pending, stream: str, seq: int, duplicate: bool) -> None: ...
+
 
 _RAW_WRITES: Final = ("_send_command", "_flush_queue", "_flush_pending", "_max_payload")
 
 
 class FastPath:
-    def __init__(self, client: Client, producer: Producer) -> None:
+    def __init__(self, client: Client, producer: Settles) -> None:
         self._client = client
         self._producer = producer
         self._prefix = ""

@@ -167,7 +167,9 @@ class Ingestor:
 
     # -- one run from the committed checkpoint -----------------------------------------
     async def _from_checkpoint(self, conn: Connection, stop: asyncio.Event) -> None:
+        # what was judged but not committed before the restart is judged again from here
         self._batcher.memory.clear()
+        self._batcher.forget_uncommitted()
         await broker.ensure_stream(self._js, self.settings)
         position = await broker.stream_position(self._js, self._stream)
         state = await ledger.ingest_state(

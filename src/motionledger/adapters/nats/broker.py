@@ -22,6 +22,7 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 
 from ... import logs, metrics
+from ...errors import BrokerUnavailable
 from ...settings import Settings, seconds
 from .errors import translating
 
@@ -71,7 +72,7 @@ _REPORTED = (
 )
 
 
-class StreamMissing(NatsError):
+class StreamMissing(BrokerUnavailable):
     """The stream is not there and the ledger may not create it (stream_manage=false).
 
     A broker error to the ingest loop: it says so and tries again, until an operator (or
