@@ -102,6 +102,15 @@ class Refused(LedgerError):
         self.code, self.message = code, message
 
 
+class Conflict(LedgerError):
+    """A write that names an eventId judged before, asking for another event: nothing was
+    written. `code` is the reason code (`event_id_reused`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
 # -- nothing to retry --------------------------------------------------------------------------
 class Permanent(LedgerError):
     """Retrying cannot help; an operator must act."""

@@ -10,10 +10,11 @@ import pytest
 from litestar.testing import TestClient
 
 from motionledger.domain.events import CameraUpserted, Event
-from motionledger.errors import DatabaseUnavailable, NotFound, Refused
+from motionledger.errors import Conflict, DatabaseUnavailable, NotFound, Refused
 from motionledger.http.app import create_app
 from motionledger.services.health import Health
 from motionledger.services.waiters import Outcome
+from motionledger.services.writes import Submission
 
 
 class FakeReads:
@@ -63,11 +64,12 @@ class FakeWrites:
         self.outcome = outcome
         self.submitted: list[Event] = []
 
-    async def submit(self, events: Sequence[Event]) -> list[Outcome | None]:
+    async def submit(self, submissions: Sequence[Submission]) -> list[Outcome | None]:
         if isinstance(self.outcome, Exception):
             raise self.outcome
-        self.submitted.extend(events)
-        return [self.outcome for _ in events]
+        self.submitted.extend(s.event for s in submissions)
+        self.filled = [s.filled for s in submissions]
+        return [self.outcome for _ in submissions]
 
     async def still_session(self, still_id: str) -> str | None:
         return None
@@ -143,6 +145,7 @@ def test_a_write_answers_the_row_its_event_produced(reads: FakeReads) -> None:
     [event] = writes.submitted
     assert isinstance(event, CameraUpserted)
     assert event.event_id  # made by the server
+    assert writes.filled == [frozenset({"event_id"})]  # and not held against a retry
 
 
 @pytest.mark.parametrize(
@@ -153,6 +156,7 @@ def test_a_write_answers_the_row_its_event_produced(reads: FakeReads) -> None:
         (Refused("too_large", "body is 300000 bytes"), 413, "too_large"),
         (Refused("invalid_event", "a string holds \\u0000"), 400, "invalid_event"),
         (DatabaseUnavailable("the database is not reachable"), 503, "unavailable"),
+        (Conflict("event_id_reused", "eventId e1 was used before"), 409, "event_id_reused"),
     ],
 )  # fmt: skip
 def test_a_rejected_or_refused_write(

@@ -38,7 +38,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, pool: Pool, client: Client) -> Services:
         dsn = settings.database_url or ""
-        waiters = Waiters(dsn)
+        waiters = Waiters(dsn, settings.stream)
         projector = Projector(dsn, on_projected=lambda _: waiters.poke())
         services = cls(
             ingestor=Ingestor(settings, pool, client),

@@ -12,9 +12,9 @@ from typing import Protocol, runtime_checkable
 
 from litestar.di import NamedDependency, Provide
 
-from ..domain.events import Event
 from ..errors import Unavailable
 from ..services.waiters import Outcome
+from ..services.writes import Submission
 
 
 @runtime_checkable
@@ -46,7 +46,7 @@ class ReadModel(Protocol):
 class WriteModel(Protocol):
     """Publishing through the stream and waiting for the verdicts: services.writes."""
 
-    async def submit(self, events: Sequence[Event]) -> list[Outcome | None]: ...
+    async def submit(self, submissions: Sequence[Submission]) -> list[Outcome | None]: ...
     async def still_session(self, still_id: str) -> str | None: ...
 
 

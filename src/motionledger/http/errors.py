@@ -14,7 +14,7 @@ from litestar.exceptions import (
 )
 
 from .. import logs
-from ..errors import InvalidRequest, LedgerError, NotFound, Refused, Unavailable
+from ..errors import Conflict, InvalidRequest, LedgerError, NotFound, Refused, Unavailable
 from .envelope import Failure, failure
 
 log = logs.get(__name__)
@@ -48,6 +48,8 @@ def _ledger_error(request: Request_, exc: LedgerError) -> Response[Failure]:
         return failure(404, "not_found", str(exc))
     if isinstance(exc, InvalidRequest):
         return failure(400, "invalid_request", str(exc))
+    if isinstance(exc, Conflict):
+        return failure(409, exc.code, exc.message)
     if isinstance(exc, Refused):
         return failure(413 if exc.code == "too_large" else 400, exc.code, exc.message)
     if isinstance(exc, Unavailable):

@@ -19,10 +19,11 @@ from ..domain.events import (
 )
 from ..domain.nesting import MAX_JSON_DEPTH, TOO_DEEP, nests_deeper_than
 from ..domain.reasons import STATE_REASONS
-from ..domain.requests import ROW, WRITES, EventBatchBody, Write
+from ..domain.requests import ROW, WRITES, EventBatchBody, Write, filled_in
 from ..domain.rows import ROWS, PendingWrite
 from ..domain.uuid7 import uuid7
 from ..services.waiters import Outcome
+from ..services.writes import Submission
 from .deps import ReadModel, Reads, Writes
 from .envelope import ok
 from .errors import ApiError
@@ -85,14 +86,19 @@ def _write_route(write: Write) -> Any:
         request: Request[Any, Any, Any], reads: Reads, writes: Writes
     ) -> Response[bytes]:
         body = decode_body(await request.body(), write.body)
+        filled = filled_in(write, body)
         if write.path == "still/update" and body.session_id is None:
+            # The still names its session; one that is not in the log (once the stream is
+            # judged up to now) names none, so there is no subject to publish on: 409 here,
+            # as the judge would say, with no dead letter (nothing was published).
             owner = await writes.still_session(body.still_candidate_id)
             if owner is None:
                 raise ApiError(409, "unknown_still", f"still {body.still_candidate_id} is unknown")
             body = msgspec.structs.replace(body, session_id=owner)
         event = write.build(body)
-        [outcome] = await writes.submit([event])
-        return await _answer(reads, write, event, outcome)
+        [outcome] = await writes.submit([Submission(event, filled)])
+        logged = outcome.event if outcome is not None and outcome.event is not None else event
+        return await _answer(reads, write, logged, outcome)
 
     name = "post_" + write.path.replace("/", "_").replace("-", "_")
     handler.__name__ = handler.__qualname__ = name
@@ -122,6 +128,7 @@ async def post_event_batch(request: Request[Any, Any, Any], writes: Writes) -> R
     # the batch's events sit two levels down: {"events": [{...}]}
     body = decode_body(await request.body(), EventBatchBody, MAX_JSON_DEPTH + 2)
     events: list[Event] = []
+    submissions: list[Submission] = []
     for index, item in enumerate(body.events):
         if item.session_id is not None and item.session_id != body.session_id:
             raise ApiError(
@@ -129,9 +136,11 @@ async def post_event_batch(request: Request[Any, Any, Any], writes: Writes) -> R
             )
         values = {name: getattr(item, name) for name in item.__struct_fields__}
         values["session_id"] = body.session_id
+        filled = frozenset() if values["event_id"] else frozenset({"event_id"})
         values["event_id"] = values["event_id"] or uuid7()
         events.append(DirectorEvent(**values))
-    outcomes = await writes.submit(events)
+        submissions.append(Submission(events[-1], filled))
+    outcomes = await writes.submit(submissions)
     ids = [e.event_id for e in events]
     if any(o is None for o in outcomes):
         pending = PendingWrite(event_id=ids[-1], pending=True, event_ids=ids)

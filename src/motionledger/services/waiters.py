@@ -17,7 +17,8 @@ from typing import Final
 
 from .. import logs
 from ..adapters.postgres.database import Connection, is_open
-from ..adapters.postgres.decisions import Awaited, decisions, listen, unlisten
+from ..adapters.postgres.decisions import Awaited, committed_seq, decisions, listen, unlisten
+from ..domain.events import Event
 from ..errors import DatabaseUnavailable
 from .worker import Worker
 
@@ -28,11 +29,13 @@ _KEEP_LISTENING_S: Final = 2.0  # after the last waiter: writes come in bursts
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How the ledger decided one event: logged at `position`, or rejected with `reason`."""
+    """How the ledger decided one event: logged at `position`, or rejected with `reason`.
+    `event`: the event as the log has it, when a retried write named one judged before."""
 
     position: int | None = None
     reason: str | None = None
     detail: str | None = None
+    event: Event | None = None
 
     @property
     def accepted(self) -> bool:
@@ -46,9 +49,11 @@ class _Waiter:
 
 
 class Waiters:
-    def __init__(self, dsn: str, *, sweep_s: float = 0.5) -> None:
+    def __init__(self, dsn: str, stream: str, *, sweep_s: float = 0.5) -> None:
         self._sweep_s = sweep_s
+        self._stream = stream
         self._pending: list[_Waiter] = []
+        self._judging: list[tuple[int, asyncio.Future[None]]] = []  # (stream seq, judged)
         self._signal = asyncio.Event()
         self._worker = Worker("waiters", dsn, self._serve)
 
@@ -63,16 +68,30 @@ class Waiters:
         self._signal.set()  # it may be decided already
         return future
 
+    def until_judged(self, stream_seq: int) -> asyncio.Future[None]:
+        """Done once the ledger has judged the stream up to `stream_seq`."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._judging.append((stream_seq, future))
+        self._signal.set()
+        return future
+
+    @property
+    def _waiting(self) -> bool:
+        return bool(self._pending or self._judging)
+
     def poke(self, *_: object) -> None:
         """Something was committed: settle what can be settled."""
-        if self._pending:
+        if self._waiting:
             self._signal.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._worker.run(stop)
         for waiter in self._pending:
             waiter.future.cancel()
+        for _, future in self._judging:
+            future.cancel()
         self._pending.clear()
+        self._judging.clear()
 
     async def _serve(self, conn: Connection, stop: asyncio.Event) -> None:
         """Settle on every notification burst. The connection LISTENs only while writes
@@ -83,7 +102,7 @@ class Waiters:
         self._signal.set()  # settle whatever was registered while reconnecting
         listening, idle_since = False, 0.0
         while not stop.is_set():
-            timeout = self._sweep_s if self._pending else 5.0
+            timeout = self._sweep_s if self._waiting else 5.0
             waits = {asyncio.ensure_future(self._signal.wait()), asyncio.ensure_future(stop.wait())}
             try:
                 await asyncio.wait(waits, timeout=timeout, return_when="FIRST_COMPLETED")
@@ -94,10 +113,10 @@ class Waiters:
             if not is_open(conn):
                 raise DatabaseUnavailable("listener connection closed")
             now = time.monotonic()
-            if self._pending and not listening:
+            if self._waiting and not listening:
                 await listen(conn, self.poke)
                 listening = True
-            if self._pending:
+            if self._waiting:
                 await self._settle(conn)
                 idle_since = now
             elif listening and now - idle_since > _KEEP_LISTENING_S:
@@ -105,6 +124,12 @@ class Waiters:
                 listening = False
 
     async def _settle(self, conn: Connection) -> None:
+        self._judging = [(seq, f) for seq, f in self._judging if not f.done()]
+        if self._judging:
+            committed = await committed_seq(conn, self._stream)
+            for seq, future in self._judging:
+                if seq <= committed:
+                    future.set_result(None)
         self._pending = [w for w in self._pending if not w.future.done()]  # timed out: gone
         waiting = list(self._pending)
         if not waiting:

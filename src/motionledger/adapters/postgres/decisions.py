@@ -67,3 +67,12 @@ async def listen(conn: asyncpg.Connection, listener: Listener) -> None:
 async def unlisten(conn: asyncpg.Connection, listener: Listener) -> None:
     for channel in CHANNELS:
         await conn.remove_listener(channel, listener)
+
+
+@translating
+async def committed_seq(conn: asyncpg.Connection, stream: str) -> int:
+    """The stream sequence the ledger has judged and committed up to."""
+    value = await conn.fetchval(
+        "SELECT stream_seq FROM ledger.ingest_state WHERE stream = $1", stream
+    )
+    return 0 if value is None else int(value)
