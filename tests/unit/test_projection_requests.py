@@ -131,6 +131,38 @@ def test_cursor_round_trip_and_rejects() -> None:
         assert decode_cursor(encode_cursor(*key)) == key
     assert decode_cursor(None) == (-1, 0)
     assert decode_cursor("") == (-1, 0)
-    for bad in ["x", "%%%", encode_cursor(1, 2)[:-2] + "!!", "MjoxOjI"]:  # "2:1:2": bad version
+    bad_ones = [
+        "x",
+        "%%%",
+        encode_cursor(1, 2) + "!!",
+        "MTo1OjI",  # a cursor of another version
+        "1.",
+        ".5",
+        "-2.1",
+        "1.2.3",
+        # numbers past a bigint (a hand-made cursor once answered 500)
+        f"1.{2**63}",
+        f"{10**16}.1",
+    ]
+    for bad in bad_ones:
         with pytest.raises(BadCursor):
             decode_cursor(bad)
+
+
+def test_every_cursor_the_schema_admits_is_accepted() -> None:
+    """The OpenAPI pattern is the whole rule: what it admits decodes, within a bigint."""
+    import re
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from motionledger.services.queries import CURSOR_PATTERN
+
+    @given(st.from_regex(CURSOR_PATTERN, fullmatch=True))
+    def admitted(cursor: str) -> None:
+        timestamp, position = decode_cursor(cursor)
+        assert -1 <= timestamp < 2**63
+        assert 0 <= position < 2**63
+
+    assert re.fullmatch(CURSOR_PATTERN, encode_cursor(253_402_300_799_999, 10**18 - 1))
+    admitted()

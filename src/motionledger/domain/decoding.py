@@ -14,6 +14,7 @@ import msgspec
 
 from .canonical import canonical_json
 from .events import DECODER, EVENT_TYPE_BY_TAG, AnyEvent, Event, subject_for
+from .integers import decode_with_integral_floats, is_integral_float_complaint
 from .nesting import MAX_JSON_DEPTH, TOO_DEEP, nests_deeper_than
 from .reasons import Reason, Rejection
 
@@ -80,7 +81,12 @@ def decode_event(raw: bytes, max_bytes: int) -> Decoded | Rejection:
     try:
         event = DECODER.decode(raw)
     except msgspec.ValidationError as error:
-        return _classify(raw, error)
+        if not is_integral_float_complaint(error):
+            return _classify(raw, error)
+        try:  # `1764480000000.0` where an integer goes: JSON Schema calls it an integer
+            event = decode_with_integral_floats(raw, AnyEvent)
+        except msgspec.ValidationError as again:
+            return _classify(raw, again)
     except RecursionError:  # pragma: no cover - the nesting was bounded above
         return TOO_DEEP
     except (msgspec.DecodeError, ValueError) as error:

@@ -160,8 +160,10 @@ WRITES: Final[tuple[Write, ...]] = (
 )
 BY_PATH: Final[dict[str, Write]] = {w.path: w for w in WRITES}
 
-# /production/event/batch: one sessionId, then director events without it (or with the same)
-BatchItem: Final = body_struct("EventBatchItem", DirectorEvent, optional=("event_id", "session_id"))
+# /production/event/batch: one sessionId for all; the items are director events without it
+BatchItem: Final = body_struct(
+    "EventBatchItem", DirectorEvent, optional=("event_id",), drop=("session_id",)
+)
 EventBatchBody: Final = msgspec.defstruct(
     "EventBatchBody",
     [

@@ -19,6 +19,7 @@ from ..services.health import Health
 from .deps import ReadModel, WriteModel, providers
 from .errors import EXCEPTION_HANDLERS
 from .health import ROUTES as HEALTH_ROUTES
+from .openapi import OpenAPIJson
 from .routes import production_router
 
 _SLASHES = re.compile(r"/{2,}")
@@ -112,6 +113,8 @@ def create_app(
             version="1",
             description="Production ledger for AI-directed multicam shoots",
             path="/schema",
+            # the document itself (others, e.g. a docs page, may come beside it)
+            render_plugins=[OpenAPIJson()],
         ),
         request_max_body_size=max_body_bytes,
         debug=debug,

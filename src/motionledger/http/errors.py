@@ -14,7 +14,15 @@ from litestar.exceptions import (
 )
 
 from .. import logs
-from ..errors import Conflict, InvalidRequest, LedgerError, NotFound, Refused, Unavailable
+from ..errors import (
+    Conflict,
+    InvalidRequest,
+    LedgerError,
+    NotFound,
+    Refused,
+    StorageRefused,
+    Unavailable,
+)
 from .envelope import Failure, failure
 
 log = logs.get(__name__)
@@ -48,6 +56,8 @@ def _ledger_error(request: Request_, exc: LedgerError) -> Response[Failure]:
         return failure(404, "not_found", str(exc))
     if isinstance(exc, InvalidRequest):
         return failure(400, "invalid_request", str(exc))
+    if isinstance(exc, StorageRefused):  # a parameter PostgreSQL cannot take (a read's)
+        return failure(400, "invalid_request", f"a parameter the database refused: {exc}")
     if isinstance(exc, Conflict):
         return failure(409, exc.code, exc.message)
     if isinstance(exc, Refused):

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, RequestBody
+from litestar import Request
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    RequestBody,
+)
 
+from ..domain.events import json_value_schema, with_json_values
 from .envelope import JSON, Failure, Ok
 
 
@@ -23,12 +31,33 @@ def _inline(schema: Any, defs: dict[str, Any]) -> Any:
     return schema
 
 
+JSON_VALUE_REF: Final = "#/components/schemas/JsonValue"
+
+
 def json_schema(tp: Any) -> dict[str, Any]:
-    """msgspec's JSON Schema of `tp`, references resolved in place."""
+    """msgspec's JSON Schema of `tp`, references resolved in place (but the recursive one of
+    a free JSON value, a component of the document: see `components`)."""
     schema = msgspec.json.schema(tp)
     defs = schema.pop("$defs", {})
-    result: dict[str, Any] = _inline(schema, defs)
+    result: dict[str, Any] = with_json_values(_inline(schema, defs), JSON_VALUE_REF)
     return result
+
+
+def completed(document: dict[str, Any]) -> dict[str, Any]:
+    """The served document with the schemas the operations refer to but Litestar does not
+    generate (it replaces a config's component schemas with its own): the free JSON value,
+    defined once and recursively."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("JsonValue", json_value_schema(JSON_VALUE_REF))
+    return document
+
+
+class OpenAPIJson(JsonRenderPlugin):
+    """/schema/openapi.json, completed (see `completed`)."""
+
+    @staticmethod
+    def render_json(request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return JsonRenderPlugin.render_json(request, completed(openapi_schema))
 
 
 _ERRORS: Final = {

@@ -9,7 +9,13 @@ from typing import Annotated, Any, Final
 from litestar import Response, get
 from litestar.params import Parameter
 
-from ..domain.events import ID_PATTERN, MAX_EPOCH_MS, DirectorEventType, SessionType
+from ..domain.events import (
+    ID_PATTERN,
+    MAX_EPOCH_MS,
+    STORABLE_TEXT,
+    DirectorEventType,
+    SessionType,
+)
 from ..domain.rows import (
     AssetRow,
     CameraRow,
@@ -19,6 +25,7 @@ from ..domain.rows import (
     StillCandidateRow,
     Timeline,
 )
+from ..services.queries import CURSOR_PATTERN
 from .deps import Reads
 from .envelope import ok
 from .openapi import documented
@@ -31,6 +38,24 @@ SessionId = Annotated[str, Parameter(pattern=ID_PATTERN, description="the sessio
 Limit = Annotated[
     int,
     Parameter(ge=1, le=MAX_LIMIT, description="at most this many rows (1-1000)"),
+]
+# Litestar drops a minimum of 0 from the OpenAPI document (it tests `ge` for truth): say it
+EpochMs = Annotated[
+    int,
+    Parameter(
+        ge=0,
+        le=MAX_EPOCH_MS,
+        schema_extra={"minimum": 0},
+        description="epoch milliseconds (0 to 253402300799999)",
+    ),
+]
+Cursor = Annotated[
+    str,
+    Parameter(
+        pattern=CURSOR_PATTERN,
+        max_length=40,
+        description="a continueCursor from the previous page (empty: the first page)",
+    ),
 ]
 CameraFilter = Annotated[
     str | None,
@@ -70,13 +95,11 @@ async def get_active_session(
 async def get_timeline(
     reads: Reads,
     sessionId: SessionId,
-    windowStartMs: Annotated[int | None, Parameter(ge=0, le=MAX_EPOCH_MS)] = None,
-    windowEndMs: Annotated[int | None, Parameter(ge=0, le=MAX_EPOCH_MS)] = None,
+    windowStartMs: EpochMs = 0,
+    windowEndMs: EpochMs = MAX_EPOCH_MS,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Response[bytes]:
-    start = 0 if windowStartMs is None else windowStartMs
-    end = MAX_EPOCH_MS if windowEndMs is None else windowEndMs
-    return ok(await reads.timeline(sessionId, start, end, limit))
+    return ok(await reads.timeline(sessionId, windowStartMs, windowEndMs, limit))
 
 
 @get(
@@ -101,7 +124,7 @@ async def get_events(
     numItems: Annotated[
         int, Parameter(ge=1, le=MAX_LIMIT, description="page size (1-1000)")
     ] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Parameter(max_length=200, description="a continueCursor")] = None,
+    cursor: Cursor = "",
     eventType: Annotated[DirectorEventType | None, Parameter()] = None,
     cameraId: CameraFilter = None,
 ) -> Response[bytes]:
@@ -142,7 +165,7 @@ async def get_music_moments(
 async def get_assets(
     reads: Reads,
     sessionId: SessionId,
-    assetType: Annotated[str | None, Parameter(min_length=1)] = None,
+    assetType: Annotated[str | None, Parameter(min_length=1, pattern=STORABLE_TEXT)] = None,
 ) -> Response[bytes]:
     return ok(await reads.assets(sessionId, assetType))
 
