@@ -111,22 +111,29 @@ class Knowledge:
     caller fills it for every key in `FactKeys` (absence means "not in the ledger").
     """
 
-    priors: dict[str, Prior] = field(default_factory=dict)  # eventId -> how it was judged
+    # eventId -> how it was judged before: `logged` holds the bodies of those logged (the
+    # common case, accepted earlier in the batch: no Prior made per event), `priors` the rest
+    logged: dict[str, bytes] = field(default_factory=dict)
+    priors: dict[str, Prior] = field(default_factory=dict)
     sessions: set[str] = field(default_factory=set)
     cameras: set[tuple[str, str]] = field(default_factory=set)
     stills: dict[str, str] = field(default_factory=dict)  # stillCandidateId -> sessionId
     assets: set[str] = field(default_factory=set)
 
     def merge(self, other: Knowledge) -> None:
+        self.logged.update(other.logged)
         self.priors.update(other.priors)
         self.sessions |= other.sessions
         self.cameras |= other.cameras
         self.stills.update(other.stills)
         self.assets |= other.assets
 
+    def judged(self, event_id: str) -> bool:
+        return event_id in self.logged or event_id in self.priors
+
     def learn(self, event: AnyEvent, body: bytes) -> None:
         """Record what an accepted event adds, so later events in the batch see it."""
-        self.priors[event.event_id] = Prior(body)
+        self.logged[event.event_id] = body
         if isinstance(event, SessionStarted):
             self.sessions.add(event.session_id)
         elif isinstance(event, CameraUpserted):
@@ -143,9 +150,13 @@ def judge(
     """The ledger's rules, in the order the contract gives them. `body`: the event's
     canonical body (made here when not given); `replay`: an operator asked for this
     rejected event to be judged again (`dead-letters replay`)."""
-    prior = known.priors.get(event.event_id)
+    event_id = event.event_id
+    logged = known.logged.get(event_id)
+    if logged is not None:
+        return judge_again(event_id, canonical_json(event) if body is None else body, Prior(logged))
+    prior = known.priors.get(event_id)
     if prior is not None and not (replay and not prior.logged):
-        return judge_again(event.event_id, canonical_json(event) if body is None else body, prior)
+        return judge_again(event_id, canonical_json(event) if body is None else body, prior)
     return judge_rules(event, known)
 
 
@@ -189,12 +200,16 @@ def judge_and_learn(
     """Judge, and remember the verdict for what follows in the same batch."""
     if body is None:
         body = canonical_json(event)
-    verdict = judge(event, known, body, replay=replay)
+    event_id = event.event_id
+    if event_id in known.logged or event_id in known.priors:
+        verdict = judge(event, known, body, replay=replay)
+    else:  # the common case: an eventId new to the batch, the memory and the log
+        verdict = judge_rules(event, known)
     if verdict is ACCEPT:
         known.learn(event, body)
     elif (
         isinstance(verdict, Rejection)
-        and event.event_id not in known.priors
+        and not known.judged(event.event_id)
         and verdict.reason is not Reason.EVENT_ID_REUSED
     ):
         known.priors[event.event_id] = Prior(body, verdict)

@@ -150,7 +150,7 @@ class Batcher:
     skip: set[int] = field(default_factory=set)
     # how the eventIds of batches judged but not committed yet were judged, by the batch's
     # last stream sequence: the log cannot tell yet, and the next batch is judged meanwhile
-    uncommitted: dict[int, dict[str, Prior]] = field(default_factory=dict)
+    uncommitted: dict[int, Knowledge] = field(default_factory=dict)
 
     def forget_before(self, seq: int) -> None:
         self.forced = {s: r for s, r in self.forced.items() if s > seq}
@@ -190,6 +190,8 @@ class Batcher:
     ) -> Judged:
         decoded: list[tuple[RawMessage, Decoded | Rejection]] = []
         keys = FactKeys()
+        ids: set[str] = set()  # of the events to judge
+        claims: list[tuple[RawMessage, Decoded]] = []  # those that say they are replays
         for message in messages:
             if message.seq in self.skip:
                 continue
@@ -202,6 +204,9 @@ class Batcher:
                         outcome = forced or wrong_subject  # type: ignore[assignment]
                     else:
                         keys.add(outcome.event)
+                        ids.add(outcome.event.event_id)
+                        if _REPLAY_MARK in message.headers:
+                            claims.append((message, outcome))
             except Exception as error:  # nothing was learned from it yet
                 outcome = _unprocessable("decoding", error)
             decoded.append((message, outcome))
@@ -215,50 +220,50 @@ class Batcher:
             self.memory.absorb(found)
             known.merge(found)
         # eventIds judged before, as far as memory knows: their first verdict decides
-        ids = {d.event.event_id for _, d in decoded if isinstance(d, Decoded)}
         for pending in self.uncommitted.values():
-            for event_id in ids & pending.keys():
-                known.priors[event_id] = pending[event_id]
-        asked = self.memory.event_ids.present(ids) - known.priors.keys()
+            for event_id in ids & pending.logged.keys():
+                known.logged[event_id] = pending.logged[event_id]
+            for event_id in ids & pending.priors.keys():
+                known.priors[event_id] = pending.priors[event_id]
+        asked = self.memory.event_ids.present(ids) - known.logged.keys() - known.priors.keys()
         if asked:
             known.priors.update(await self._priors(asked))
-        replays = await self._replays(decoded)
+        replays = await self._replays(claims) if claims else set()
 
         verdicts: list[Verdict | Rejection] = []
-        for message, d in decoded:
-            if isinstance(d, Decoded):
-                try:
-                    replay = message.seq in replays
-                    verdicts.append(judge_and_learn(d.event, known, d.body, replay=replay))
-                except Exception as error:
-                    raise _Quarantine(message.seq, "judging", error) from error
-            else:
+        suspects: dict[str, list[int]] = {}  # state rejections of eventIds not looked up
+        for index, (message, d) in enumerate(decoded):
+            if not isinstance(d, Decoded):
                 verdicts.append(d)
+                continue
+            try:
+                replay = message.seq in replays
+                verdict = judge_and_learn(d.event, known, d.body, replay=replay)
+            except Exception as error:
+                raise _Quarantine(message.seq, "judging", error) from error
+            if verdict is not ACCEPT and isinstance(verdict, Rejection):
+                event_id = d.event.event_id
+                if verdict.reason in STATE_REASONS and event_id not in asked:
+                    suspects.setdefault(event_id, []).append(index)
+            verdicts.append(verdict)
         # A state rejection may really be an eventId judged long ago, beyond the memory:
-        # whatever the ledger's state says now, the first verdict holds.
-        suspects = {
-            d.event.event_id
-            for (_, d), v in zip(decoded, verdicts, strict=True)
-            if isinstance(v, Rejection)
-            and v.reason in STATE_REASONS
-            and isinstance(d, Decoded)
-            and d.event.event_id not in asked
-        }
+        # whatever the ledger's state says now, the first verdict holds (every copy of it
+        # in this batch: a later one was judged by the earlier one's rejection).
         if suspects:
-            earlier = await self._priors(suspects)
-            for index, ((message, d), verdict) in enumerate(zip(decoded, verdicts, strict=True)):
-                prior = earlier.get(d.event.event_id) if isinstance(d, Decoded) else None
-                if prior is None or not isinstance(d, Decoded) or verdict is ACCEPT:
-                    continue
-                if message.seq in replays and not prior.logged:
-                    continue  # a replay is judged afresh: its state rejection stands
-                verdicts[index] = judge_again(d.event.event_id, d.body, prior)
-                known.priors[d.event.event_id] = prior
+            earlier = await self._priors(set(suspects))
+            for event_id, prior in earlier.items():
+                known.priors[event_id] = prior
+                for index in suspects[event_id]:
+                    message, d = decoded[index]
+                    if message.seq in replays and not prior.logged:
+                        continue  # a replay is judged afresh: its state rejection stands
+                    verdicts[index] = judge_again(event_id, cast(Decoded, d).body, prior)
         judged = self._rows(decoded, verdicts, stream, epoch, from_seq, messages, head, recorded_at)
-        judged.write.fresh_ids = [
-            row.event_id for row in judged.write.events if row.stream_seq not in replays
-        ]
-        self.uncommitted[judged.write.to_seq] = known.priors
+        write = judged.write
+        write.fresh_ids = judged.accepted_ids
+        if replays:  # a replay is not held to its eventId's first verdict: no guard for it
+            write.fresh_ids = [r.event_id for r in write.events if r.stream_seq not in replays]
+        self.uncommitted[write.to_seq] = known
         self.memory.absorb(known)  # once no row failed: facts learned from a failed one are void
         await asyncio.sleep(0)
         return judged
@@ -278,23 +283,22 @@ class Batcher:
             found.update(looked_up)
         return found
 
-    async def _replays(self, decoded: list[tuple[RawMessage, Decoded | Rejection]]) -> set[int]:
+    async def _replays(self, claims: list[tuple[RawMessage, Decoded]]) -> set[int]:
         """The stream sequences of messages `dead-letters replay` published: the header
         names a dead letter, and that dead letter holds this very eventId and body (a
         producer cannot have an eventId judged again by claiming to be a replay)."""
-        claims: dict[int, tuple[int, Decoded]] = {}
-        for message, d in decoded:
-            if isinstance(d, Decoded) and _REPLAY_MARK in message.headers:
-                named = message.header_map().get(REPLAY_HEADER, [""])[0]
-                if named.isdigit():
-                    claims[message.seq] = (int(named), d)
-        if not claims:
+        named: dict[int, tuple[int, str, bytes]] = {}
+        for message, d in claims:
+            letter = message.header_map().get(REPLAY_HEADER, [""])[0]
+            if letter.isdigit():
+                named[message.seq] = (int(letter), d.event.event_id, message.data)
+        if not named:
             return set()
-        letters = await self.lookup_dead_letters({n for n, _ in claims.values()})
+        letters = await self.lookup_dead_letters({letter for letter, _, _ in named.values()})
         return {
             seq
-            for seq, (named, d) in claims.items()
-            if named in letters and letters[named] == (d.event.event_id, message.data)
+            for seq, (letter, event_id, raw) in named.items()
+            if letters.get(letter) == (event_id, raw)
         }
 
     def _rows(

@@ -108,6 +108,7 @@ class JudgeMemory:
         for still, session in known.stills.items():
             self.stills.put(still, session)
         self.assets.put_all(known.assets, True)
+        self.event_ids.put_all(known.logged, True)
         self.event_ids.put_all(known.priors, True)
 
     def clear(self) -> None:

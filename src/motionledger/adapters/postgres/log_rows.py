@@ -56,6 +56,7 @@ def sql_columns(row: type[tuple[Any, ...]]) -> tuple[tuple[str, str], ...]:
     return tuple((name, hints[name].__metadata__[0]) for name in hints)
 
 
+_new_row: Final = tuple.__new__
 # column names, in table order (what COPY takes)
 EVENT_COLUMNS: Final = EventRow._fields
 DEAD_LETTER_COLUMNS: Final = DeadLetterRow._fields
@@ -72,18 +73,23 @@ def event_row(
     chain: bytes,
 ) -> EventRow:
     """The log row of an accepted event, from the event and where it sits."""
-    return EventRow(
-        position,
-        event.event_id,
-        event.lane,
-        TAG_OF[type(event)],
-        event.session_id,
-        event.entity_id,
-        event.timestamp,
-        recorded_at,
-        body,
-        epoch,
-        seq,
-        published_at,
-        chain,
+    # the tuple's own constructor: a NamedTuple's __new__ is a Python call, and this runs
+    # once per event on the ingest's hot path
+    return _new_row(
+        EventRow,
+        (
+            position,
+            event.event_id,
+            event.lane,
+            TAG_OF[type(event)],
+            event.session_id,
+            event.entity_id,
+            event.timestamp,
+            recorded_at,
+            body,
+            epoch,
+            seq,
+            published_at,
+            chain,
+        ),
     )
