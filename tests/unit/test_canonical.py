@@ -89,3 +89,26 @@ def test_canonical_at_the_deepest_accepted_nesting() -> None:
     encoded = canonical_json({"metadata": value})
     assert encoded.endswith(b"[10000000000000000,0.0]" + b"}" * (MAX_JSON_DEPTH - 1))
     assert canonical_json(msgspec.json.decode(encoded)) == encoded
+
+
+def test_every_free_json_and_float_field_of_every_event_is_screened() -> None:
+    """The screen that skips the float walk must see through annotations on the fields
+    (a documented `Json` is `Annotated[Any, ...]`): were metadata missed, `-0.0` in it would
+    be hashed as written and the stored jsonb (`0`) would no longer verify."""
+    import msgspec
+
+    from motionledger.domain.canonical import _number_fields
+    from motionledger.domain.events import EVENT_TYPES, DirectorEvent
+
+    for cls in EVENT_TYPES:
+        floats, free = _number_fields(cls)
+        for field in msgspec.structs.fields(cls):
+            if field.name in ("metadata", "audio_snapshot"):
+                assert field.name in free, (cls.__name__, field.name)
+        assert set(floats) == {
+            f.name for f in msgspec.structs.fields(cls) if "float" in repr(f.type)
+        }, cls.__name__
+    cut = DirectorEvent(
+        event_id="e1", session_id="S1", timestamp_ms=1, event_type="cut", metadata=[-0.0, 1e16]
+    )
+    assert b"[0.0,10000000000000000]" in canonical_json(cut)

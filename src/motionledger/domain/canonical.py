@@ -14,10 +14,10 @@ import decimal
 import hashlib
 import math
 import re
-import typing
 from typing import Any, Final
 
 import msgspec
+import msgspec.inspect
 
 GENESIS_HASH: Final = bytes(32)
 
@@ -71,13 +71,23 @@ _FieldNames = tuple[tuple[str, ...], tuple[str, ...]]
 _NUMBER_FIELDS: dict[type, _FieldNames] = {}
 
 
+def _kinds(info: msgspec.inspect.Type) -> set[type[msgspec.inspect.Type]]:
+    """The kinds of value a field's type takes (Annotated metadata and unions seen through)."""
+    while isinstance(info, msgspec.inspect.Metadata):
+        info = info.type
+    if isinstance(info, msgspec.inspect.UnionType):
+        return set().union(*(_kinds(t) for t in info.types))
+    return {type(info)}
+
+
 def _number_fields(cls: type[msgspec.Struct]) -> _FieldNames:
     """The float fields and the free JSON fields of a Struct type (looked up once)."""
     floats, free = [], []
-    for field in msgspec.structs.fields(cls):
-        if field.type is Any:
+    for field in msgspec.inspect.type_info(cls).fields:  # type: ignore[attr-defined]
+        kinds = _kinds(field.type)
+        if msgspec.inspect.AnyType in kinds:
             free.append(field.name)
-        elif float in (typing.get_args(field.type) or (field.type,)):
+        elif msgspec.inspect.FloatType in kinds:
             floats.append(field.name)
     _NUMBER_FIELDS[cls] = shape = (tuple(floats), tuple(free))
     return shape
