@@ -21,6 +21,7 @@ from ...domain.rows import (
     Timeline,
 )
 from .routes_common import documented, ok, production
+from .routes_derived import AsOf, timeline_as_of_answer
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
@@ -64,7 +65,7 @@ async def get_active_session(
     summary="A session's timeline: the latest `limit` rows of each kind within a window",
     description="Windows are inclusive at both ends and apply to director events, stills and "
     "music moments (by timestampMs); all cameras by cameraId; the latest `limit` assets by "
-    "createdAt. Every list is in ascending order.",
+    "createdAt. Every list is in ascending order. With asOf: as the ledger held it then.",
 )
 async def get_timeline(
     state: State,
@@ -72,9 +73,12 @@ async def get_timeline(
     windowStartMs: Annotated[int | None, Parameter(ge=0, le=MAX_EPOCH_MS)] = None,
     windowEndMs: Annotated[int | None, Parameter(ge=0, le=MAX_EPOCH_MS)] = None,
     limit: Limit = DEFAULT_LIMIT,
+    asOf: AsOf = None,
 ) -> Response[bytes]:
     start = 0 if windowStartMs is None else windowStartMs
     end = MAX_EPOCH_MS if windowEndMs is None else windowEndMs
+    if asOf is not None:  # the derived reads' asOf (routes_derived)
+        return await timeline_as_of_answer(state, sessionId, (start, end), limit, asOf)
     return ok(await production(state).queries.timeline(sessionId, start, end, limit))
 
 

@@ -1,0 +1,198 @@
+"""The derived reads: cut-log, hero-windows and alignment, each answered in one snapshot.
+
+Each answer runs in one REPEATABLE READ read-only transaction, so its parts agree with each
+other and with the checkpoint read there: the answer reflects every event at or below the
+position it returns (the lowest checkpoint of the read tables it used, or for an asOf read
+the position asOf stands for, once the read tables have reached it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+import asyncpg
+import msgspec
+
+from ..adapters.postgres import derived as sql
+from ..domain.derived import (
+    CutLogBuilder,
+    HeroWindowBuilder,
+    Window,
+    align,
+    on_air_ms,
+    overlapping,
+    window_settled,
+)
+from ..domain.derived_answers import alignment_answer, cut_log_answer, hero_window_answer
+from ..domain.events import MAX_EPOCH_MS
+from ..domain.projections import DIRECTOR_EVENTS, MUSIC_MOMENTS, SESSIONS, STILL_CANDIDATES
+from .queries import NotFound
+
+T = TypeVar("T")
+Answer = tuple[bytes, int]  # the JSON of `result`, and the position it reflects
+
+_FIRST_STEPS_SLACK: Final = 16  # shot changes a page walks beyond `limit` (overridden cuts)
+_TAIL_STEPS: Final = 8  # shot changes a page walks past the window, doubling
+_POSITION_AT: Final = "SELECT ledger.position_at($1)"
+
+
+class NotCaughtUp(Exception):
+    """An asOf read needs the read tables to reach a position they did not reach in time."""
+
+    def __init__(self, position: int, checkpoint: int) -> None:
+        super().__init__(
+            f"the read tables stand at position {checkpoint}; this asOf needs {position}"
+        )
+        self.position, self.checkpoint = position, checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    pool: asyncpg.Pool
+    wait_ms: int = 5000  # how long an asOf read waits for the read tables to reach it
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[asyncpg.Connection]:
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            yield conn
+
+    async def caught_up(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run `attempt` (a snapshot of its own each time) until the read tables have
+        reached what it needs, for at most `wait_ms`; then NotCaughtUp."""
+        deadline = time.monotonic() + self.wait_ms / 1000
+        delay = 0.005
+        while True:
+            try:
+                return await attempt()
+            except NotCaughtUp:
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    # -- cut-log --------------------------------------------------------------------------
+    async def cut_log(
+        self, session_id: str, from_ms: int, to_ms: int, limit: int, as_of: int | None = None
+    ) -> Answer:
+        async def attempt() -> Answer:
+            async with self.snapshot() as conn:
+                return await cut_log_in(conn, session_id, from_ms, to_ms, limit, as_of)
+
+        return await (self.caught_up(attempt) if as_of is not None else attempt())
+
+    # -- hero-windows -----------------------------------------------------------------------
+    async def hero_windows(
+        self, session_id: str, pad_ms: int, limit: int, from_ms: int, to_ms: int
+    ) -> Answer:
+        async with self.snapshot() as conn:
+            position = await _known(conn, session_id, (DIRECTOR_EVENTS.name, STILL_CANDIDATES.name))
+            windows = await _windows(conn, session_id, pad_ms, limit, from_ms, to_ms)
+            stills = await sql.stills_in(
+                conn, session_id, [(w.start_ms, w.end_ms) for w in windows]
+            )
+        answer = [hero_window_answer(w, s) for w, s in zip(windows, stills, strict=True)]
+        return msgspec.json.encode(answer), position
+
+    # -- alignment --------------------------------------------------------------------------
+    async def alignment(self, session_id: str, from_ms: int, to_ms: int, limit: int) -> Answer:
+        async with self.snapshot() as conn:
+            position = await _known(conn, session_id, (DIRECTOR_EVENTS.name, MUSIC_MOMENTS.name))
+            items = await sql.alignment_items(conn, session_id, from_ms, to_ms, limit)
+        answer = alignment_answer(
+            align(i.event_id, i.event_type, i.timestamp_ms, i.camera_id, i.around) for i in items
+        )
+        return msgspec.json.encode(answer), position
+
+
+async def _known(conn: asyncpg.Connection, session_id: str, tables: tuple[str, ...]) -> int:
+    """The position the answer will reflect; a 404 for a session the snapshot does not know."""
+    checkpoint, session_position = await sql.checkpoint(conn, session_id, (SESSIONS.name, *tables))
+    if session_position is None:
+        raise NotFound(f"session {session_id} is unknown")
+    return checkpoint
+
+
+async def as_of_position(
+    conn: asyncpg.Connection, session_id: str, as_of: int, tables: tuple[str, ...]
+) -> int:
+    """The log position asOf stands for, once the read tables have reached it; a 404 for a
+    session not started by then."""
+    position = int(await conn.fetchval(_POSITION_AT, as_of))
+    checkpoint, session_position = await sql.checkpoint(conn, session_id, tables)
+    if checkpoint < position:
+        raise NotCaughtUp(position, checkpoint)
+    if session_position is None or session_position > position:
+        raise NotFound(f"session {session_id} was not started as of {as_of}")
+    return position
+
+
+async def cut_log_in(
+    conn: asyncpg.Connection,
+    session_id: str,
+    from_ms: int,
+    to_ms: int,
+    limit: int,
+    as_of: int | None,
+) -> Answer:
+    """The cut log of a window: the shot on air at fromMs and where its segment began, by
+    probes; then only the events that change the shot, page by page, until the first
+    `limit` segments overlapping the window are settled."""
+    tables = (SESSIONS.name, DIRECTOR_EVENTS.name)
+    if as_of is None:
+        position = await _known(conn, session_id, tables[1:])
+        max_position, ceiling = sql.MAX_POSITION, MAX_EPOCH_MS
+    else:
+        position = max_position = await as_of_position(conn, session_id, as_of, tables)
+        # nothing logged by then lies later than this: no probe steps over what came after
+        ceiling = await sql.time_ceiling(conn, session_id, max_position)
+    start = await sql.cut_log_start(conn, session_id, min(from_ms, ceiling), max_position)
+    builder = CutLogBuilder(start.shot)
+    after = (start.timestamp_ms, start.position)
+    ts_max, steps, tail = min(to_ms, ceiling), limit + _FIRST_STEPS_SLACK, False
+    while True:
+        page = await sql.cut_log_walk(
+            conn, session_id, start, after, builder.shot, steps, ts_max, max_position
+        )
+        builder.feed_all(page.switches)
+        exhausted = not page.truncated and ts_max >= ceiling
+        if exhausted or window_settled(builder, from_ms, to_ms, limit, page.complete_to):
+            break
+        after = (page.complete_to, sql.MAX_POSITION)
+        if not page.truncated:  # the window is walked: now only the end of its last segment
+            tail, ts_max, steps = True, ceiling, _TAIL_STEPS
+        elif tail:
+            steps = min(steps * 2, limit + _FIRST_STEPS_SLACK)
+    segments = overlapping(builder.segments(), from_ms, to_ms)[:limit]
+    return msgspec.json.encode(cut_log_answer(segments, on_air_ms(segments))), position
+
+
+async def _windows(
+    conn: asyncpg.Connection, session_id: str, pad_ms: int, limit: int, from_ms: int, to_ms: int
+) -> list[Window]:
+    """The first `limit` hero windows overlapping [fromMs, toMs]: markers from the first one
+    chained to any marker reaching fromMs, page by page, until they are settled."""
+    start = await sql.marker_chain_start(conn, session_id, from_ms - pad_ms, pad_ms)
+    if start is None:
+        return []
+    builder = HeroWindowBuilder(pad_ms)
+    count = 2 * limit + 16
+    while True:
+        markers = await sql.markers_from(conn, session_id, start, count)
+        for marker in markers:
+            builder.feed(marker)
+        found = [w for w in builder.closed if w.overlaps(from_ms, to_ms)]
+        beyond = builder.open is not None and builder.open.start_ms > to_ms
+        if len(markers) < count or len(found) >= limit or beyond:
+            break
+        last = markers[-1]
+        start = (last.timestamp_ms, last.position + 1)
+        count *= 2
+    return [w for w in builder.windows() if w.overlaps(from_ms, to_ms)][:limit]
