@@ -27,7 +27,7 @@ from motionledger.domain.events import (
 from motionledger.domain.projections import PROJECTIONS
 from motionledger.domain.reducers import Logged, Twin, recorded_ms
 from motionledger.services.as_of import timeline_as_of
-from motionledger.services.derived import Derived
+from motionledger.services.derived import Derived, cut_log_in
 from motionledger.services.queries import NotFound, Queries
 from motionledger.services.rebuild import rebuild
 from tests.support import databases
@@ -247,6 +247,9 @@ async def test_cut_log_windows_from_every_timestamp(
                     want = ref.cut_log(everything, start, high, limit)
                     got = decoded(await derived.cut_log("S", start, high, limit))
                     assert got == want, (low, high, limit)
+                    async with derived.snapshot() as conn:  # the long way, page by page
+                        got = decoded(await cut_log_in(conn, "S", start, high, limit, None))
+                    assert got == want, ("paged", low, high, limit)
                     want = ref.cut_log(before, start, high, limit)
                     got = decoded(await derived.cut_log("S", start, high, limit, as_of))
                     assert got == want, ("asOf", low, high, limit)
@@ -325,5 +328,8 @@ async def test_cut_log_edges_from_every_timestamp(
                     want = ref.cut_log(director, low, high, limit)
                     got = decoded(await derived.cut_log("S", low, high, limit))
                     assert got == want, (low, high, limit)
+                    async with derived.snapshot() as conn:
+                        got = decoded(await cut_log_in(conn, "S", low, high, limit, None))
+                    assert got == want, ("paged", low, high, limit)
     finally:
         await pool.close()

@@ -18,6 +18,7 @@ from typing import Final, TypeVar
 import asyncpg
 import msgspec
 
+from ..adapters.postgres import cut_log as cut_sql
 from ..adapters.postgres import derived as sql
 from ..domain.derived import (
     CutLogBuilder,
@@ -36,8 +37,8 @@ from .queries import NotFound
 T = TypeVar("T")
 Answer = tuple[bytes, int]  # the JSON of `result`, and the position it reflects
 
-_FIRST_STEPS_SLACK: Final = 16  # shot changes a page walks beyond `limit` (overridden cuts)
-_TAIL_STEPS: Final = 8  # shot changes a page walks past the window, doubling
+_SLACK: Final = 16  # shot changes a page walks beyond `limit` (cuts overridden in their ms)
+_BEYOND: Final = 2  # shot changes a page walks past the window (to end its last segment)
 _POSITION_AT: Final = "SELECT ledger.position_at($1)"
 
 
@@ -86,7 +87,22 @@ class Derived:
             async with self.snapshot() as conn:
                 return await cut_log_in(conn, session_id, from_ms, to_ms, limit, as_of)
 
-        return await (self.caught_up(attempt) if as_of is not None else attempt())
+        if as_of is not None:
+            return await self.caught_up(attempt)
+        # most windows are settled by one statement, its own snapshot; else the long way
+        async with self.pool.acquire() as conn:
+            window = (from_ms, to_ms)
+            tables = [SESSIONS.name, DIRECTOR_EVENTS.name]
+            first = await cut_sql.first(
+                conn, session_id, window, limit + _SLACK, _BEYOND, tables, MAX_EPOCH_MS
+            )
+        if first.session_position is None:
+            raise NotFound(f"session {session_id} is unknown")
+        builder = CutLogBuilder(first.shot).feed_all(first.page.switches)
+        page = first.page
+        if not page.truncated or window_settled(builder, *window, limit, page.complete_to):
+            return _cut_log_answer(builder, *window, limit), first.checkpoint
+        return await attempt()
 
     # -- hero-windows -----------------------------------------------------------------------
     async def hero_windows(
@@ -142,36 +158,43 @@ async def cut_log_in(
     limit: int,
     as_of: int | None,
 ) -> Answer:
-    """The cut log of a window: the shot on air at fromMs and where its segment began, by
-    probes; then only the events that change the shot, page by page, until the first
-    `limit` segments overlapping the window are settled."""
+    """The cut log of a window, in a snapshot: the shot on air at fromMs and where its
+    segment began, by probes; then only the events that change the shot, page by page,
+    until the first `limit` segments overlapping the window are settled."""
     tables = (SESSIONS.name, DIRECTOR_EVENTS.name)
     if as_of is None:
         position = await _known(conn, session_id, tables[1:])
-        max_position, ceiling = sql.MAX_POSITION, MAX_EPOCH_MS
+        max_position, ceiling = cut_sql.MAX_POSITION, MAX_EPOCH_MS
     else:
         position = max_position = await as_of_position(conn, session_id, as_of, tables)
         # nothing logged by then lies later than this: no probe steps over what came after
         ceiling = await sql.time_ceiling(conn, session_id, max_position)
-    start = await sql.cut_log_start(conn, session_id, min(from_ms, ceiling), max_position)
+    start = await cut_sql.start(conn, session_id, min(from_ms, ceiling), max_position)
     builder = CutLogBuilder(start.shot)
     after = (start.timestamp_ms, start.position)
-    ts_max, steps, tail = min(to_ms, ceiling), limit + _FIRST_STEPS_SLACK, False
+    steps, beyond = limit + _SLACK, _BEYOND
     while True:
-        page = await sql.cut_log_walk(
-            conn, session_id, start, after, builder.shot, steps, ts_max, max_position
+        page = await cut_sql.page(
+            conn,
+            session_id,
+            start.cameras,
+            after,
+            builder.shot,
+            (steps, ceiling, max_position),
+            (to_ms, beyond),
         )
         builder.feed_all(page.switches)
-        exhausted = not page.truncated and ts_max >= ceiling
-        if exhausted or window_settled(builder, from_ms, to_ms, limit, page.complete_to):
+        if not page.truncated or window_settled(builder, from_ms, to_ms, limit, page.complete_to):
             break
-        after = (page.complete_to, sql.MAX_POSITION)
-        if not page.truncated:  # the window is walked: now only the end of its last segment
-            tail, ts_max, steps = True, ceiling, _TAIL_STEPS
-        elif tail:
-            steps = min(steps * 2, limit + _FIRST_STEPS_SLACK)
+        after = (page.complete_to, cut_sql.MAX_POSITION)
+        if page.complete_to >= to_ms:  # past the window: only the end of its last segment
+            beyond *= 2
+    return _cut_log_answer(builder, from_ms, to_ms, limit), position
+
+
+def _cut_log_answer(builder: CutLogBuilder, from_ms: int, to_ms: int, limit: int) -> bytes:
     segments = overlapping(builder.segments(), from_ms, to_ms)[:limit]
-    return msgspec.json.encode(cut_log_answer(segments, on_air_ms(segments))), position
+    return msgspec.json.encode(cut_log_answer(segments, on_air_ms(segments)))
 
 
 async def _windows(
