@@ -119,13 +119,14 @@ class Derived:
 
     # -- alignment --------------------------------------------------------------------------
     async def alignment(self, session_id: str, from_ms: int, to_ms: int, limit: int) -> Answer:
-        async with self.snapshot() as conn:
-            position = await _known(conn, session_id, (DIRECTOR_EVENTS.name, MUSIC_MOMENTS.name))
-            items = await sql.alignment_items(conn, session_id, from_ms, to_ms, limit)
-        answer = alignment_answer(
-            align(i.event_id, i.event_type, i.timestamp_ms, i.camera_id, i.around) for i in items
-        )
-        return msgspec.json.encode(answer), position
+        tables = [SESSIONS.name, DIRECTOR_EVENTS.name, MUSIC_MOMENTS.name]
+        async with self.pool.acquire() as conn:  # one statement: its own snapshot
+            found = await sql.alignment_items(conn, session_id, (from_ms, to_ms), limit, tables)
+        if found.session_position is None:
+            raise NotFound(f"session {session_id} is unknown")
+        around = found.around
+        answer = alignment_answer(align(*item, around.of(item[2])) for item in found.items)
+        return msgspec.json.encode(answer), found.checkpoint
 
 
 async def _known(conn: asyncpg.Connection, session_id: str, tables: tuple[str, ...]) -> int:

@@ -6,9 +6,10 @@ walks that hand `domain.derived.CutLogBuilder` only the events that change the s
   within its timestamp changes nothing, so look further back); the held run likewise after
   the latest hold/release of the other kind. Just after the later of the two points, with
   the shot on air there, the builder sees the segment on air at fromMs begin.
-- walk: the camera walk steps from a cut to the next cut naming another camera (among the
-  next 16 cuts, else one probe per camera), the held walk from a hold to the next release
-  and back; so a camera held on air through a million frame-rate cuts costs a few probes.
+- walk: the camera walk steps from a cut to the next cut naming another camera: it carries
+  each camera's next cut along (one probe per camera at the start), so a step probes only
+  for the camera it leaves; the held walk steps from a hold to the next release and back.
+  A camera held on air through a million frame-rate cuts costs a few probes, not a scan.
   A page hands over every shot-changing event up to `complete_to`: both walks' events
   before it, and every cut, hold and release at it.
 
@@ -143,13 +144,21 @@ class Bounds:
     beyond: str
 
 
+def _first_cut(camera: str, point: str, bound: str) -> str:
+    """The first cut to `camera` after `point` (a relation with ts, pos), within `bound`."""
+    return (
+        f"SELECT e.timestamp_ms AS ts, e.position AS pos FROM {_DE} e"
+        f" WHERE {_CUT} AND e.camera_id = {camera}"
+        f" AND (e.timestamp_ms, e.position) > ({point}.ts, {point}.pos) AND {bound}"
+        " ORDER BY e.timestamp_ms, e.position LIMIT 1"
+    )
+
+
 def _walk(origin: str, cameras: str, b: Bounds) -> str:
     """CTEs walking from `origin` (a relation of ts, pos, camera, held) and the final SELECT
     of a page: complete_to, truncated, and the events as arrays in (ts, pos) order."""
-    after = (
-        "(e.timestamp_ms, e.position) > (w.ts, w.pos)"
-        f" AND e.timestamp_ms <= {b.ts_max} AND e.position <= {b.max_position}"
-    )
+    after_bound = f"e.timestamp_ms <= {b.ts_max} AND e.position <= {b.max_position}"
+    after = f"(e.timestamp_ms, e.position) > (w.ts, w.pos) AND {after_bound}"
     past = f"(CASE WHEN x.ts > {b.soft} THEN 1 ELSE 0 END)"
     more = f"w.n < {b.steps} AND w.beyond < {b.beyond}"
 
@@ -168,24 +177,28 @@ def _walk(origin: str, cameras: str, b: Bounds) -> str:
         return f"CASE WHEN {truncated(cte)} THEN (SELECT max(ts) FROM {cte}) END"
 
     return f"""
-camera_walk(n, beyond, ts, pos, cam) AS (
-    SELECT 0, 0, o.ts, o.pos, o.camera FROM {origin} o
+listed AS MATERIALIZED (SELECT coalesce(array_agg(cam), '{{}}') AS cams FROM {cameras}),
+camera_walk(n, beyond, ts, pos, cam, next_ts, next_pos) AS (
+    SELECT 0, 0, o.ts, o.pos, o.camera, a.next_ts, a.next_pos FROM {origin} o CROSS JOIN LATERAL (
+        SELECT array_agg(j.ts ORDER BY u.i) AS next_ts, array_agg(j.pos ORDER BY u.i) AS next_pos
+          FROM unnest((SELECT cams FROM listed)) WITH ORDINALITY AS u(cam, i)
+          LEFT JOIN LATERAL ({_first_cut("u.cam", "o", after_bound)}) j ON true
+    ) a
   UNION ALL
-    SELECT w.n + 1, w.beyond + {past}, x.ts, x.pos, x.cam FROM camera_walk w CROSS JOIN LATERAL (
-        (SELECT d.ts, d.pos, d.cam FROM (
-                SELECT e.timestamp_ms AS ts, e.position AS pos, e.camera_id AS cam
-                  FROM {_DE} e WHERE {_CUT} AND {after}
-                 ORDER BY e.timestamp_ms, e.position LIMIT 16) d
-          WHERE d.cam IS DISTINCT FROM w.cam ORDER BY d.ts, d.pos LIMIT 1)
-      UNION ALL
-        (SELECT j.ts, j.pos, c.cam FROM {cameras} c CROSS JOIN LATERAL (
-                SELECT e.timestamp_ms AS ts, e.position AS pos
-                  FROM {_DE} e WHERE {_ON_CAMERA} AND {after}
-                 ORDER BY e.timestamp_ms, e.position LIMIT 1) j
-          WHERE c.cam IS DISTINCT FROM w.cam ORDER BY j.ts, j.pos LIMIT 1)
-        LIMIT 1
-    ) x
-    WHERE {more}
+    SELECT w.n + 1, w.beyond + {past}, x.ts, x.pos, x.cam,
+           CASE WHEN k.k IS NULL THEN w.next_ts
+                ELSE w.next_ts[:k.k - 1] || r.ts || w.next_ts[k.k + 1:] END,
+           CASE WHEN k.k IS NULL THEN w.next_pos
+                ELSE w.next_pos[:k.k - 1] || r.pos || w.next_pos[k.k + 1:] END
+      FROM camera_walk w
+     CROSS JOIN LATERAL (
+           SELECT u.cam, u.ts, u.pos
+             FROM unnest((SELECT cams FROM listed), w.next_ts, w.next_pos) AS u(cam, ts, pos)
+            WHERE u.ts IS NOT NULL AND u.cam IS DISTINCT FROM w.cam
+            ORDER BY u.ts, u.pos LIMIT 1) x
+     CROSS JOIN LATERAL (SELECT array_position((SELECT cams FROM listed), w.cam) AS k) k
+      LEFT JOIN LATERAL ({_first_cut("w.cam", "x", after_bound)}) r ON true
+     WHERE {more}
 ),
 held_walk(n, beyond, ts, pos, held) AS (
     SELECT 0, 0, o.ts, o.pos, o.held FROM {origin} o

@@ -17,7 +17,7 @@ from typing import Final
 
 import asyncpg
 
-from ...domain.derived import Marker, Surroundings
+from ...domain.derived import Marker, Moment, Surrounding
 
 BLOCK_SHIFT: Final = 15  # director_events_session_block: blocks of 32768 positions
 _DE: Final = "production.director_events"
@@ -119,63 +119,95 @@ async def stills_in(
 
 
 # -- alignment --------------------------------------------------------------------------------
-def _nearest(event_type: str, relation: str, direction: str, at: str = "i.timestamp_ms") -> str:
+def _times(event_type: str, where: str, order: str = "", limit: str = "") -> str:
     return (
-        f"SELECT e.timestamp_ms FROM {_DE} e WHERE e.session_id = $1"
-        f" AND e.event_type = '{event_type}' AND e.timestamp_ms {relation} {at}"
-        f" ORDER BY e.timestamp_ms {direction} LIMIT 1"
+        f"SELECT e.timestamp_ms AS ts FROM {_DE} e WHERE e.session_id = $1"
+        f" AND e.event_type = '{event_type}' AND {where}{order}{limit}"
     )
 
 
-# $1 session, $2..$3 the range (both inclusive), $4 limit
+_LATEST: Final = " ORDER BY e.timestamp_ms DESC LIMIT 1"
+_EARLIEST: Final = " ORDER BY e.timestamp_ms LIMIT 1"
+_ITEMS: Final = ("event_id", "event_type", "timestamp_ms", "camera_id")
+# $1 session, $2..$3 the range (both inclusive), $4 limit, $5 the tables to check. The items,
+# and all an item between the first and the last of them can be aligned to: the bar fires
+# between them and the nearest outside, the phrase starts between them and the latest
+# before, the phrase ends from that start on and the earliest after, the music moments
+# between them and the latest before — the rule runs on these as the twin's does.
 ALIGNMENT: Final = f"""
-SELECT i.event_id, i.event_type, i.timestamp_ms, i.camera_id,
-       ({_nearest("bar_fire", "<=", "DESC")}) AS bar_before,
-       ({_nearest("bar_fire", ">=", "ASC")}) AS bar_after,
-       ps.ts AS phrase_start,
-       ({_nearest("music_phrase_end", ">=", "ASC", at="ps.ts")}) AS phrase_end,
-       m.section, m.tempo
-  FROM (SELECT e.event_id, e.event_type, e.timestamp_ms, e.camera_id, e.position FROM {_DE} e
-         WHERE e.session_id = $1
-           AND e.event_type IN ('cut', 'hero_pose_marker', 'still_candidate_marker')
-           AND e.timestamp_ms BETWEEN $2 AND $3
-         ORDER BY e.timestamp_ms, e.position LIMIT $4) i
-  LEFT JOIN LATERAL ({_nearest("music_phrase_start", "<=", "DESC")}) ps(ts) ON true
-  LEFT JOIN LATERAL (
-        SELECT x.section, x.tempo FROM production.music_moments x
-         WHERE x.session_id = $1 AND x.timestamp_ms <= i.timestamp_ms
-         ORDER BY x.timestamp_ms DESC, x.position DESC LIMIT 1) m ON true
- ORDER BY i.timestamp_ms, i.position
+WITH items AS MATERIALIZED (
+    SELECT e.event_id, e.event_type, e.timestamp_ms, e.camera_id, e.position FROM {_DE} e
+     WHERE e.session_id = $1
+       AND e.event_type IN ('cut', 'hero_pose_marker', 'still_candidate_marker')
+       AND e.timestamp_ms BETWEEN $2 AND $3
+     ORDER BY e.timestamp_ms, e.position LIMIT $4
+),
+span AS MATERIALIZED (SELECT min(timestamp_ms) AS lo, max(timestamp_ms) AS hi FROM items),
+first_start AS MATERIALIZED (
+    SELECT ({
+    _times("music_phrase_start", "e.timestamp_ms <= (SELECT lo FROM span)") + _LATEST
+}) AS ts
+)
+SELECT (SELECT min(position) FROM production.projection_state
+         WHERE projection = ANY($5::text[])) AS checkpoint,
+       (SELECT position FROM production.sessions WHERE id = $1) AS session_position,
+       {
+    ", ".join(
+        f"(SELECT array_agg({c} ORDER BY timestamp_ms, position) FROM items) AS {c}" for c in _ITEMS
+    )
+},
+       ARRAY(({_times("bar_fire", "e.timestamp_ms <= s.lo") + _LATEST})
+             UNION ALL ({_times("bar_fire", "e.timestamp_ms > s.lo AND e.timestamp_ms < s.hi")})
+             UNION ALL ({_times("bar_fire", "e.timestamp_ms >= s.hi") + _EARLIEST}))
+         AS bars,
+       ARRAY(SELECT ts FROM first_start WHERE ts IS NOT NULL
+             UNION ALL ({
+    _times("music_phrase_start", "e.timestamp_ms > s.lo AND e.timestamp_ms <= s.hi")
+}))
+         AS starts,
+       ARRAY(({
+    _times("music_phrase_end", "e.timestamp_ms >= coalesce(f.ts, s.lo) AND e.timestamp_ms <= s.hi")
+})
+             UNION ALL ({_times("music_phrase_end", "e.timestamp_ms >= s.hi") + _EARLIEST}))
+         AS ends,
+       ARRAY(SELECT ROW(m.timestamp_ms, m.position, m.section, m.tempo) FROM (
+               (SELECT x.timestamp_ms, x.position, x.section, x.tempo
+                  FROM production.music_moments x
+                 WHERE x.session_id = $1 AND x.timestamp_ms < s.lo
+                 ORDER BY x.timestamp_ms DESC, x.position DESC LIMIT 1)
+             UNION ALL
+               (SELECT x.timestamp_ms, x.position, x.section, x.tempo
+                  FROM production.music_moments x
+                 WHERE x.session_id = $1 AND x.timestamp_ms BETWEEN s.lo AND s.hi)) m)
+         AS moments
+  FROM span s, first_start f
 """
 
 
 @dataclass(frozen=True, slots=True)
-class Item:
-    event_id: str
-    event_type: str
-    timestamp_ms: int
-    camera_id: str | None
-    around: Surroundings
+class Items:
+    """The items of an alignment and what they can be aligned to (see ALIGNMENT)."""
+
+    checkpoint: int
+    session_position: int | None
+    items: list[tuple[str, str, int, str | None]]  # eventId, eventType, timestampMs, cameraId
+    around: Surrounding
 
 
 async def alignment_items(
-    conn: asyncpg.Connection, session_id: str, from_ms: int, to_ms: int, limit: int
-) -> list[Item]:
-    rows = await conn.fetch(ALIGNMENT, session_id, from_ms, to_ms, limit)
-    return [
-        Item(
-            r["event_id"],
-            r["event_type"],
-            r["timestamp_ms"],
-            r["camera_id"],
-            Surroundings(
-                r["bar_before"],
-                r["bar_after"],
-                r["phrase_start"],
-                r["phrase_end"],
-                r["section"],
-                r["tempo"],
-            ),
-        )
-        for r in rows
-    ]
+    conn: asyncpg.Connection,
+    session_id: str,
+    window: tuple[int, int],
+    limit: int,
+    tables: list[str],
+) -> Items:
+    row = await conn.fetchrow(ALIGNMENT, session_id, *window, limit, tables)
+    assert row is not None
+    columns = [row[c] or [] for c in _ITEMS]
+    moments = [Moment(*m) for m in row["moments"]]
+    return Items(
+        int(row["checkpoint"] or 0),
+        row["session_position"],
+        list(zip(*columns, strict=True)),
+        Surrounding(row["bars"], row["starts"], row["ends"], moments),
+    )
