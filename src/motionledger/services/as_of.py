@@ -15,12 +15,11 @@ import asyncpg
 import msgspec
 
 from ..adapters.postgres import as_of as sql
-from ..adapters.postgres.derived import time_ceiling
 from ..domain.events import DECODER
 from ..domain.projections import CAMERAS, FED_BY, NAMES, SESSIONS, STILL_CANDIDATES, Projection
 from ..domain.reducers import Row, Table, apply, recorded_ms
 from ..domain.rows import ROWS
-from .derived import Answer, Derived, as_of_position
+from .derived import Answer, Derived, check_as_of
 
 
 def fold(records: Iterable[asyncpg.Record]) -> dict[str, Table]:
@@ -59,9 +58,12 @@ def _array(items: Sequence[bytes]) -> bytes:
 async def timeline_in(
     conn: asyncpg.Connection, session_id: str, window: tuple[int, int], limit: int, as_of: int
 ) -> Answer:
-    position = await as_of_position(conn, session_id, as_of, NAMES)
-    ceiling = await time_ceiling(conn, session_id, position)
-    rows = await sql.timeline_rows(conn, session_id, window, limit, position, as_of, ceiling)
+    """One statement (its own snapshot) for the rows; the log's events of the rows patched
+    since, if any, are the same in any later snapshot."""
+    rows = await sql.timeline_rows(conn, session_id, window, limit, as_of, list(NAMES))
+    position = rows.position
+    check_as_of(session_id, as_of, position, rows.checkpoint, rows.session_position)
+    assert rows.session is not None
     session, cameras = rows.session.encode(), rows.cameras.encode()
     if rows.session_changed or rows.cameras_changed:
         tables = fold(await sql.session_events(conn, session_id, position))
@@ -97,7 +99,7 @@ async def timeline_as_of(
     derived: Derived, session_id: str, window: tuple[int, int], limit: int, as_of: int
 ) -> Answer:
     async def attempt() -> Answer:
-        async with derived.snapshot() as conn:
+        async with derived.pool.acquire() as conn:
             return await timeline_in(conn, session_id, window, limit, as_of)
 
     return await derived.caught_up(attempt)

@@ -39,7 +39,6 @@ Answer = tuple[bytes, int]  # the JSON of `result`, and the position it reflects
 
 _SLACK: Final = 16  # shot changes a page walks beyond `limit` (cuts overridden in their ms)
 _BEYOND: Final = 2  # shot changes a page walks past the window (to end its last segment)
-_POSITION_AT: Final = "SELECT ledger.position_at($1)"
 
 
 class NotCaughtUp(Exception):
@@ -83,26 +82,34 @@ class Derived:
     async def cut_log(
         self, session_id: str, from_ms: int, to_ms: int, limit: int, as_of: int | None = None
     ) -> Answer:
-        async def attempt() -> Answer:
-            async with self.snapshot() as conn:
-                return await cut_log_in(conn, session_id, from_ms, to_ms, limit, as_of)
+        window = (from_ms, to_ms)
+        tables = [SESSIONS.name, DIRECTOR_EVENTS.name]
 
-        if as_of is not None:
-            return await self.caught_up(attempt)
-        # most windows are settled by one statement, its own snapshot; else the long way
-        async with self.pool.acquire() as conn:
-            window = (from_ms, to_ms)
-            tables = [SESSIONS.name, DIRECTOR_EVENTS.name]
-            first = await cut_sql.first(
-                conn, session_id, window, limit + _SLACK, _BEYOND, tables, MAX_EPOCH_MS
-            )
-        if first.session_position is None:
-            raise NotFound(f"session {session_id} is unknown")
-        builder = CutLogBuilder(first.shot).feed_all(first.page.switches)
-        page = first.page
-        if not page.truncated or window_settled(builder, *window, limit, page.complete_to):
-            return _cut_log_answer(builder, *window, limit), first.checkpoint
-        return await attempt()
+        async def attempt() -> Answer:
+            # most windows are settled by one statement, its own snapshot
+            async with self.pool.acquire() as conn:
+                first = await cut_sql.first(
+                    conn, session_id, window, (limit + _SLACK, _BEYOND), tables, as_of
+                )
+            position = first.checkpoint
+            if as_of is None:
+                if first.session_position is None:
+                    raise NotFound(f"session {session_id} is unknown")
+            else:
+                position = first.max_position
+                check_as_of(session_id, as_of, position, first.checkpoint, first.session_position)
+            builder = CutLogBuilder(first.shot).feed_all(first.page.switches)
+            page = first.page
+            if page.truncated and not window_settled(builder, *window, limit, page.complete_to):
+                # the long way, in a snapshot (asOf: the rows logged by then do not change)
+                async with self.snapshot() as conn:
+                    if as_of is None:
+                        position = await _known(conn, session_id, (DIRECTOR_EVENTS.name,))
+                    bounds = (first.max_position, first.ceiling)
+                    builder = await cut_log_in(conn, session_id, window, limit, bounds)
+            return _cut_log_answer(builder, *window, limit), position
+
+        return await (self.caught_up(attempt) if as_of is not None else attempt())
 
     # -- hero-windows -----------------------------------------------------------------------
     async def hero_windows(
@@ -137,39 +144,30 @@ async def _known(conn: asyncpg.Connection, session_id: str, tables: tuple[str, .
     return checkpoint
 
 
-async def as_of_position(
-    conn: asyncpg.Connection, session_id: str, as_of: int, tables: tuple[str, ...]
-) -> int:
-    """The log position asOf stands for, once the read tables have reached it; a 404 for a
-    session not started by then."""
-    position = int(await conn.fetchval(_POSITION_AT, as_of))
-    checkpoint, session_position = await sql.checkpoint(conn, session_id, tables)
+def check_as_of(
+    session_id: str, as_of: int, position: int, checkpoint: int, session_position: int | None
+) -> None:
+    """An asOf read stands for log `position`: the read tables must have reached it, and
+    the session must have been started by then (else a 404)."""
     if checkpoint < position:
         raise NotCaughtUp(position, checkpoint)
     if session_position is None or session_position > position:
         raise NotFound(f"session {session_id} was not started as of {as_of}")
-    return position
 
 
 async def cut_log_in(
     conn: asyncpg.Connection,
     session_id: str,
-    from_ms: int,
-    to_ms: int,
+    window: tuple[int, int],
     limit: int,
-    as_of: int | None,
-) -> Answer:
-    """The cut log of a window, in a snapshot: the shot on air at fromMs and where its
+    bounds: tuple[int, int] = (cut_sql.MAX_POSITION, MAX_EPOCH_MS),
+) -> CutLogBuilder:
+    """The cut log of a window the long way: the shot on air at fromMs and where its
     segment began, by probes; then only the events that change the shot, page by page,
-    until the first `limit` segments overlapping the window are settled."""
-    tables = (SESSIONS.name, DIRECTOR_EVENTS.name)
-    if as_of is None:
-        position = await _known(conn, session_id, tables[1:])
-        max_position, ceiling = cut_sql.MAX_POSITION, MAX_EPOCH_MS
-    else:
-        position = max_position = await as_of_position(conn, session_id, as_of, tables)
-        # nothing logged by then lies later than this: no probe steps over what came after
-        ceiling = await sql.time_ceiling(conn, session_id, max_position)
+    until the first `limit` segments overlapping the window are settled. `bounds`: the
+    highest log position and timestamp to look at."""
+    from_ms, to_ms = window
+    max_position, ceiling = bounds
     start = await cut_sql.start(conn, session_id, min(from_ms, ceiling), max_position)
     builder = CutLogBuilder(start.shot)
     after = (start.timestamp_ms, start.position)
@@ -186,11 +184,10 @@ async def cut_log_in(
         )
         builder.feed_all(page.switches)
         if not page.truncated or window_settled(builder, from_ms, to_ms, limit, page.complete_to):
-            break
+            return builder
         after = (page.complete_to, cut_sql.MAX_POSITION)
         if page.complete_to >= to_ms:  # past the window: only the end of its last segment
             beyond *= 2
-    return _cut_log_answer(builder, from_ms, to_ms, limit), position
 
 
 def _cut_log_answer(builder: CutLogBuilder, from_ms: int, to_ms: int, limit: int) -> bytes:

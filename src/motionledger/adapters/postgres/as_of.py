@@ -17,29 +17,33 @@ from ...domain.projections import (
     SESSIONS,
     STILL_CANDIDATES,
 )
+from .derived import as_of_ctes, known_columns
 from .reads import _C, _ROW, _from, _join, _latest_in_window
 
-_LOGGED: Final = " AND t.position <= $5"
-# $1 session, $2..$3 the window, $4 limit, $5 the position asOf stands for, $6 asOf (epoch
-# ms), $7 the latest timestamp of a director event logged by then (no need to look later).
-# A row created by $5 whose updated_at is after $6 was patched since: its id comes back.
+_P: Final = "(SELECT p FROM asof)"
+_LOGGED: Final = f" AND t.position <= {_P}"
+# $1 session, $2..$3 the window, $4 limit, $5 asOf (epoch ms), $6 the tables to check. Rows
+# logged by the position asOf stands for; director events no later than the latest logged
+# by then; a row patched after asOf (updated_at later) comes back as changed.
+_NO_LATER: Final = f"{_LOGGED} AND t.timestamp_ms <= (SELECT ts FROM ceiling)"
 TIMELINE: Final = f"""
-WITH stills AS MATERIALIZED (
-    SELECT {_ROW} AS j, t.id, t.updated_at > $6 AS changed, t.timestamp_ms AS ts,
+WITH RECURSIVE {as_of_ctes("$5")},
+stills AS MATERIALIZED (
+    SELECT {_ROW} AS j, t.id, t.updated_at > $5 AS changed, t.timestamp_ms AS ts,
            t.position AS pos
       FROM {_from(STILL_CANDIDATES)}
      WHERE t.session_id = $1 AND t.timestamp_ms BETWEEN $2 AND $3{_LOGGED}
      ORDER BY t.timestamp_ms DESC, t.position DESC LIMIT $4
 )
-SELECT (SELECT s.updated_at > $6 FROM production.sessions s WHERE s.id = $1) AS session_changed,
-       (SELECT coalesce(bool_or(c.updated_at > $6), false) FROM production.cameras c
-         WHERE c.session_id = $1 AND c.position <= $5) AS cameras_changed,
+SELECT {_P} AS position, {known_columns("$6::text[]")},
+       (SELECT s.updated_at > $5 FROM production.sessions s WHERE s.id = $1) AS session_changed,
+       (SELECT coalesce(bool_or(c.updated_at > $5), false) FROM production.cameras c
+         WHERE c.session_id = $1 AND c.position <= {_P}) AS cameras_changed,
        (SELECT {_ROW} FROM {_from(SESSIONS)} WHERE t.id = $1) AS session,
        (SELECT {_join(f"x.camera_id {_C}")} FROM (
                SELECT {_ROW} AS j, t.camera_id FROM {_from(CAMERAS)}
                 WHERE t.session_id = $1{_LOGGED}) x) AS cameras,
-       {_latest_in_window(DIRECTOR_EVENTS, f"{_LOGGED} AND t.timestamp_ms <= $7")}
-         AS director_events,
+       {_latest_in_window(DIRECTOR_EVENTS, _NO_LATER)} AS director_events,
        (SELECT coalesce(array_agg(j ORDER BY ts, pos), '{{}}') FROM stills) AS stills,
        (SELECT coalesce(array_agg(id ORDER BY ts, pos), '{{}}') FROM stills) AS still_ids,
        (SELECT coalesce(array_agg(id ORDER BY ts, pos) FILTER (WHERE changed), '{{}}')
@@ -47,7 +51,7 @@ SELECT (SELECT s.updated_at > $6 FROM production.sessions s WHERE s.id = $1) AS 
        {_latest_in_window(MUSIC_MOMENTS, _LOGGED)} AS music_moments,
        (SELECT {_join("x.at, x.pos")} FROM (
                SELECT {_ROW} AS j, t.created_at AS at, t.position AS pos FROM {_from(ASSETS)}
-                WHERE t.session_id = $1 AND t.created_at <= $6{_LOGGED}
+                WHERE t.session_id = $1 AND t.created_at <= $5{_LOGGED}
                 ORDER BY t.created_at DESC, t.position DESC LIMIT $4) x) AS assets
 """
 
@@ -66,7 +70,10 @@ SELECT position, recorded_at, body FROM ledger.events
 
 @dataclass(frozen=True, slots=True)
 class Rows:
-    session: str
+    position: int  # the log position asOf stands for
+    checkpoint: int
+    session_position: int | None
+    session: str | None
     session_changed: bool
     cameras: str  # a JSON array
     cameras_changed: bool
@@ -83,15 +90,15 @@ async def timeline_rows(
     session_id: str,
     window: tuple[int, int],
     limit: int,
-    position: int,
     as_of: int,
-    ts_ceiling: int,
+    tables: list[str],
 ) -> Rows:
-    row = await conn.fetchrow(
-        TIMELINE, session_id, window[0], window[1], limit, position, as_of, ts_ceiling
-    )
+    row = await conn.fetchrow(TIMELINE, session_id, *window, limit, as_of, tables)
     assert row is not None
     return Rows(
+        row["position"],
+        int(row["checkpoint"] or 0),
+        row["session_position"],
         row["session"],
         bool(row["session_changed"]),
         row["cameras"],

@@ -14,9 +14,9 @@ walks that hand `domain.derived.CutLogBuilder` only the events that change the s
   before it, and every cut, hold and release at it.
 
 `FIRST` is the whole of a usual window in one statement (its own snapshot): the checkpoint,
-the start, and a page that walks the window and `beyond` shot changes past it. `START` and
-`PAGE` continue in a transaction when that was not enough, and serve asOf reads.
-Parameters are positional; every probe takes a highest log position (asOf).
+the start, and a page that walks the window and `beyond` shot changes past it (`FIRST_AS_OF`
+the same restricted to the log as it was then). `START` and `PAGE` continue in a snapshot
+when that was not enough. Every probe takes a highest log position and timestamp.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from typing import Final
 import asyncpg
 
 from ...domain.derived import Shot, Switch
+from ...domain.events import MAX_EPOCH_MS
+from .derived import as_of_ctes, known_columns
 
 MAX_POSITION: Final = (1 << 63) - 1
 _DE: Final = "production.director_events"
@@ -259,14 +261,27 @@ PAGE: Final = (
     + _walk("origin", "cameras", Bounds("$6", "$7", "$8", "$10", "$11"))
     + _PAGE_TAIL
 )
-# $1 session, $2 fromMs, $3 toMs, $4 steps, $5 steps past toMs, $6 the tables to check
-FIRST: Final = (
-    f"WITH RECURSIVE {_start('$2', str(MAX_POSITION))},"
-    + _walk("origin", "cameras", Bounds("$4", "$7::bigint", str(MAX_POSITION), "$3", "$5"))
-    + ", (SELECT min(position) FROM production.projection_state"
-    " WHERE projection = ANY($6::text[])) AS checkpoint,"
-    " (SELECT position FROM production.sessions WHERE id = $1) AS session_position,"
-    " (SELECT camera FROM origin) AS camera, (SELECT held FROM origin) AS held" + _PAGE_TAIL
+
+
+def _first(max_position: str, ceiling: str, from_ms: str, prelude: str = "") -> str:
+    return (
+        f"WITH RECURSIVE {prelude}{_start(from_ms, max_position)},"
+        + _walk("origin", "cameras", Bounds("$4", ceiling, max_position, "$3", "$5"))
+        + f", {known_columns('$6::text[]')},"
+        " (SELECT camera FROM origin) AS camera, (SELECT held FROM origin) AS held,"
+        f" {max_position}::bigint AS max_position, {ceiling}::bigint AS ceiling" + _PAGE_TAIL
+    )
+
+
+# $1 session, $2 fromMs, $3 toMs, $4 steps, $5 steps past toMs, $6 the tables to check,
+# $7 the latest timestamp to look at
+FIRST: Final = _first(str(MAX_POSITION), "$7::bigint", "$2")
+# the same, $7 asOf (epoch ms)
+FIRST_AS_OF: Final = _first(
+    "(SELECT p FROM asof)",
+    "(SELECT ts FROM ceiling)",
+    "least($2, (SELECT ts FROM ceiling))",
+    prelude=as_of_ctes("$7") + ",",
 )
 
 
@@ -291,6 +306,8 @@ class First:
     page: Page
     checkpoint: int
     session_position: int | None
+    max_position: int  # the highest log position it looked at (asOf: the one asOf stands for)
+    ceiling: int  # the latest timestamp it looked at
 
 
 def _page(row: asyncpg.Record) -> Page:
@@ -303,16 +320,25 @@ async def first(
     conn: asyncpg.Connection,
     session_id: str,
     window: tuple[int, int],
-    steps: int,
-    beyond: int,
+    steps: tuple[int, int],
     tables: list[str],
-    ts_max: int,
+    as_of: int | None,
 ) -> First:
-    """The window walked from its start, and `beyond` shot changes past it, in one go."""
-    row = await conn.fetchrow(FIRST, session_id, *window, steps, beyond, tables, ts_max)
+    """The window walked from its start, and `steps[1]` shot changes past it, in one go
+    (`steps[0]`: at most this many per walk)."""
+    if as_of is None:
+        row = await conn.fetchrow(FIRST, session_id, *window, *steps, tables, MAX_EPOCH_MS)
+    else:
+        row = await conn.fetchrow(FIRST_AS_OF, session_id, *window, *steps, tables, as_of)
     assert row is not None
-    shot = Shot(row["camera"], row["held"])
-    return First(shot, _page(row), int(row["checkpoint"] or 0), row["session_position"])
+    return First(
+        Shot(row["camera"], row["held"]),
+        _page(row),
+        int(row["checkpoint"] or 0),
+        row["session_position"],
+        row["max_position"],
+        row["ceiling"],
+    )
 
 
 async def start(

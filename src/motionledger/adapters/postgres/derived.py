@@ -6,7 +6,7 @@ of `domain.derived` the few rows that decide an answer, never a scan of a sessio
 - alignment: the items by index, each item's surroundings by a handful of probes.
 
 An asOf read is the same computation restricted to the log positions logged by then;
-`TIME_CEILING` bounds it in time so that no probe steps over what was logged later.
+`as_of_ctes` also bounds it in time so that no probe steps over what was logged later.
 """
 
 from __future__ import annotations
@@ -22,29 +22,42 @@ from ...domain.derived import Marker, Moment, Surrounding
 BLOCK_SHIFT: Final = 15  # director_events_session_block: blocks of 32768 positions
 _DE: Final = "production.director_events"
 
-CHECKPOINT: Final = """
-SELECT (SELECT min(position) FROM production.projection_state
-         WHERE projection = ANY($2::text[])) AS checkpoint,
-       (SELECT position FROM production.sessions WHERE id = $1) AS session_position
-"""
 
-# The latest timestamp among the session's director events logged at or before $2, rounded
-# up to a whole block of positions: every event logged by then has a timestamp at or below.
-TIME_CEILING: Final = f"""
-WITH RECURSIVE blocks(b) AS (
-    (SELECT e.position >> {BLOCK_SHIFT} FROM {_DE} e WHERE e.session_id = $1
-      ORDER BY e.position >> {BLOCK_SHIFT} LIMIT 1)
+def as_of_ctes(as_of: str) -> str:
+    """CTEs for an asOf read (`as_of`: an SQL expression, epoch ms): `asof` (p, the log
+    position it stands for) and `ceiling` (ts: the latest timestamp among the session's
+    director events logged in a block of positions up to p — no director event logged by
+    then lies later, so no probe need step over what was logged after)."""
+    p = "(SELECT p FROM asof)"
+    block = f"(e.position >> {BLOCK_SHIFT})"
+    return f"""
+asof AS MATERIALIZED (SELECT ledger.position_at({as_of}) AS p),
+blocks(b) AS (
+    (SELECT {block} FROM {_DE} e WHERE e.session_id = $1 ORDER BY {block} LIMIT 1)
   UNION ALL
-    SELECT (SELECT e.position >> {BLOCK_SHIFT} FROM {_DE} e
-             WHERE e.session_id = $1 AND (e.position >> {BLOCK_SHIFT}) > k.b
-             ORDER BY e.position >> {BLOCK_SHIFT} LIMIT 1)
-      FROM blocks k WHERE k.b <= ($2::bigint >> {BLOCK_SHIFT})
-)
-SELECT coalesce(max((SELECT e.timestamp_ms FROM {_DE} e
-                      WHERE e.session_id = $1 AND (e.position >> {BLOCK_SHIFT}) = k.b
-                      ORDER BY e.timestamp_ms DESC LIMIT 1)), -1)
-  FROM blocks k WHERE k.b <= ($2::bigint >> {BLOCK_SHIFT})
-"""
+    SELECT (SELECT {block} FROM {_DE} e WHERE e.session_id = $1 AND {block} > k.b
+             ORDER BY {block} LIMIT 1)
+      FROM blocks k WHERE k.b <= ({p} >> {BLOCK_SHIFT})
+),
+ceiling AS MATERIALIZED (
+    SELECT coalesce(max((SELECT e.timestamp_ms FROM {_DE} e
+                          WHERE e.session_id = $1 AND {block} = k.b
+                          ORDER BY e.timestamp_ms DESC LIMIT 1)), -1) AS ts
+      FROM blocks k WHERE k.b <= ({p} >> {BLOCK_SHIFT})
+)"""
+
+
+def known_columns(tables: str) -> str:
+    """SELECT-list columns: the lowest checkpoint of `tables` (an SQL text[]) and the
+    session's position (null: unknown)."""
+    return (
+        "(SELECT min(position) FROM production.projection_state"
+        f" WHERE projection = ANY({tables})) AS checkpoint,"
+        " (SELECT position FROM production.sessions WHERE id = $1) AS session_position"
+    )
+
+
+CHECKPOINT: Final = f"SELECT {known_columns('$2::text[]')}"
 
 
 async def checkpoint(
@@ -54,11 +67,6 @@ async def checkpoint(
     row = await conn.fetchrow(CHECKPOINT, session_id, list(projections))
     assert row is not None
     return int(row["checkpoint"] or 0), row["session_position"]
-
-
-async def time_ceiling(conn: asyncpg.Connection, session_id: str, max_position: int) -> int:
-    """A timestamp no director event of the session logged by `max_position` exceeds."""
-    return int(await conn.fetchval(TIME_CEILING, session_id, max_position))
 
 
 # -- hero-windows ----------------------------------------------------------------------------
