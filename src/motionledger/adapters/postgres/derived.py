@@ -19,17 +19,26 @@ import asyncpg
 
 from ...domain.derived import Marker, Moment, Surrounding
 
-BLOCK_SHIFT: Final = 15  # director_events_session_block: blocks of 32768 positions
+BLOCK_SHIFT: Final = 14  # director_events_session_block: blocks of 16384 positions
 _DE: Final = "production.director_events"
 
 
 def as_of_ctes(as_of: str) -> str:
     """CTEs for an asOf read (`as_of`: an SQL expression, epoch ms): `asof` (p, the log
     position it stands for) and `ceiling` (ts: the latest timestamp among the session's
-    director events logged in a block of positions up to p — no director event logged by
-    then lies later, so no probe need step over what was logged after)."""
+    director events logged by then — no probe need step over what was logged after): the
+    latest of each whole block of positions before p's (one probe each), and of the
+    entries of p's block up to p."""
     p = "(SELECT p FROM asof)"
     block = f"(e.position >> {BLOCK_SHIFT})"
+    last = f"({p} >> {BLOCK_SHIFT})"
+
+    def latest(where: str) -> str:
+        return (
+            f"SELECT e.timestamp_ms FROM {_DE} e WHERE e.session_id = $1 AND {where}"
+            " ORDER BY e.timestamp_ms DESC LIMIT 1"
+        )
+
     return f"""
 asof AS MATERIALIZED (SELECT ledger.position_at({as_of}) AS p),
 blocks(b) AS (
@@ -37,13 +46,12 @@ blocks(b) AS (
   UNION ALL
     SELECT (SELECT {block} FROM {_DE} e WHERE e.session_id = $1 AND {block} > k.b
              ORDER BY {block} LIMIT 1)
-      FROM blocks k WHERE k.b <= ({p} >> {BLOCK_SHIFT})
+      FROM blocks k WHERE k.b < {last}
 ),
 ceiling AS MATERIALIZED (
-    SELECT coalesce(max((SELECT e.timestamp_ms FROM {_DE} e
-                          WHERE e.session_id = $1 AND {block} = k.b
-                          ORDER BY e.timestamp_ms DESC LIMIT 1)), -1) AS ts
-      FROM blocks k WHERE k.b <= ({p} >> {BLOCK_SHIFT})
+    SELECT coalesce(greatest(
+               (SELECT max(({latest(f"{block} = k.b")})) FROM blocks k WHERE k.b < {last}),
+               ({latest(f"{block} = {last} AND e.position <= {p}")})), -1) AS ts
 )"""
 
 

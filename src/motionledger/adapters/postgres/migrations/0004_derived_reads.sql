@@ -11,11 +11,12 @@ CREATE INDEX director_events_cut_camera
 CREATE INDEX director_events_cut_time
     ON production.director_events (session_id, timestamp_ms, position) INCLUDE (camera_id)
     WHERE event_type = 'cut' AND camera_id IS NOT NULL;
--- The latest timestamp among the events logged in each block of 32768 positions: asOf
--- bounds every probe by the latest timestamp logged by then (one probe per block), so
--- events logged later are not stepped over one by one.
+-- The latest timestamp among the events logged in each block of 16384 positions: asOf
+-- bounds every probe by the latest timestamp logged by then (one probe per block, and the
+-- last block's entries up to the position), so events logged later are not stepped over.
 CREATE INDEX director_events_session_block
-    ON production.director_events (session_id, (position >> 15), timestamp_ms);
+    ON production.director_events (session_id, (position >> 14), timestamp_ms)
+    INCLUDE (position);
 
 -- A timeline asOf folds the rows that changed after asOf again from the log: a session's
 -- session and camera events, and a still's events (all rare next to director events).
