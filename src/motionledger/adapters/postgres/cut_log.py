@@ -31,6 +31,8 @@ from ...domain.events import MAX_EPOCH_MS
 from .derived import as_of_ctes, known_columns
 
 MAX_POSITION: Final = (1 << 63) - 1
+BATCH: Final = 32  # cuts a camera step looks at, in a fast edit, before it jumps
+FAST_EDIT_MS: Final = 1000  # a camera on air for less than this: look at a batch next
 _DE: Final = "production.director_events"
 _CUT: Final = "e.session_id = $1 AND e.event_type = 'cut' AND e.camera_id IS NOT NULL"
 _ON_CAMERA: Final = f"{_CUT} AND e.camera_id = c.cam"
@@ -158,11 +160,21 @@ def _first_cut(camera: str, point: str, bound: str) -> str:
 
 def _walk(origin: str, cameras: str, b: Bounds) -> str:
     """CTEs walking from `origin` (a relation of ts, pos, camera, held) and the final SELECT
-    of a page: complete_to, truncated, and the events as arrays in (ts, pos) order."""
-    after_bound = f"e.timestamp_ms <= {b.ts_max} AND e.position <= {b.max_position}"
-    after = f"(e.timestamp_ms, e.position) > (w.ts, w.pos) AND {after_bound}"
-    past = f"(CASE WHEN x.ts > {b.soft} THEN 1 ELSE 0 END)"
+    of a page: complete_to, truncated, and the events as arrays in (ts, pos) order.
+
+    A camera step jumps to the earliest next cut of another camera: each camera's next cut
+    is carried along and probed again only once the walk has passed it, so a jump costs
+    about one probe, however long the camera before it was on air. In a fast edit (a camera
+    on air for less than FAST_EDIT_MS) the next step looks at the next BATCH cuts instead
+    and hands over every change among them (one index range for many changes); a batch
+    without one falls back to the jump. Either way only speed depends on the choice."""
+    bound = f"e.timestamp_ms <= {b.ts_max} AND e.position <= {b.max_position}"
+    after = f"(e.timestamp_ms, e.position) > (w.ts, w.pos) AND {bound}"
     more = f"w.n < {b.steps} AND w.beyond < {b.beyond}"
+    cams = "(SELECT cams FROM listed)"
+
+    def past(ts: str) -> str:
+        return f"(CASE WHEN {ts} > {b.soft} THEN 1 ELSE 0 END)"
 
     def array(column: str) -> str:
         return (
@@ -178,34 +190,60 @@ def _walk(origin: str, cameras: str, b: Bounds) -> str:
     def last(cte: str) -> str:
         return f"CASE WHEN {truncated(cte)} THEN (SELECT max(ts) FROM {cte}) END"
 
+    stale = "(u.ts IS NOT NULL AND (u.ts, u.pos) <= (w.ts, w.pos) AND u.cam IS DISTINCT FROM w.cam)"
     return f"""
 listed AS MATERIALIZED (SELECT coalesce(array_agg(cam), '{{}}') AS cams FROM {cameras}),
-camera_walk(n, beyond, ts, pos, cam, next_ts, next_pos) AS (
-    SELECT 0, 0, o.ts, o.pos, o.camera, a.next_ts, a.next_pos FROM {origin} o CROSS JOIN LATERAL (
+camera_walk(n, beyond, ts, pos, cam, next_ts, next_pos, out_ts, out_pos, fast) AS (
+    SELECT 0::bigint, 0::bigint, o.ts, o.pos, o.camera, a.next_ts, a.next_pos,
+           '{{}}'::bigint[], '{{}}'::bigint[], false
+      FROM {origin} o CROSS JOIN LATERAL (
         SELECT array_agg(j.ts ORDER BY u.i) AS next_ts, array_agg(j.pos ORDER BY u.i) AS next_pos
-          FROM unnest((SELECT cams FROM listed)) WITH ORDINALITY AS u(cam, i)
-          LEFT JOIN LATERAL ({_first_cut("u.cam", "o", after_bound)}) j ON true
+          FROM unnest({cams}) WITH ORDINALITY AS u(cam, i)
+          LEFT JOIN LATERAL ({_first_cut("u.cam", "o", bound)}) j ON true
     ) a
   UNION ALL
-    SELECT w.n + 1, w.beyond + {past}, x.ts, x.pos, x.cam,
-           CASE WHEN k.k IS NULL THEN w.next_ts
-                ELSE w.next_ts[:k.k - 1] || r.ts || w.next_ts[k.k + 1:] END,
-           CASE WHEN k.k IS NULL THEN w.next_pos
-                ELSE w.next_pos[:k.k - 1] || r.pos || w.next_pos[k.k + 1:] END
-      FROM camera_walk w
-     CROSS JOIN LATERAL (
-           SELECT u.cam, u.ts, u.pos
-             FROM unnest((SELECT cams FROM listed), w.next_ts, w.next_pos) AS u(cam, ts, pos)
-            WHERE u.ts IS NOT NULL AND u.cam IS DISTINCT FROM w.cam
-            ORDER BY u.ts, u.pos LIMIT 1) x
-     CROSS JOIN LATERAL (SELECT array_position((SELECT cams FROM listed), w.cam) AS k) k
-      LEFT JOIN LATERAL ({_first_cut("w.cam", "x", after_bound)}) r ON true
-     WHERE {more}
+    SELECT w.n + s.handed, w.beyond + s.past, s.ts, s.pos, s.cam, s.next_ts, s.next_pos,
+           s.out_ts, s.out_pos, s.fast
+      FROM camera_walk w CROSS JOIN LATERAL (
+        (SELECT count(*) FILTER (WHERE d.changed) AS handed,
+                sum({past("d.ts")}) FILTER (WHERE d.changed) AS past,
+                (array_agg(d.ts ORDER BY d.ts DESC, d.pos DESC))[1] AS ts,
+                (array_agg(d.pos ORDER BY d.ts DESC, d.pos DESC))[1] AS pos,
+                (array_agg(d.cam ORDER BY d.ts DESC, d.pos DESC))[1] AS cam,
+                w.next_ts, w.next_pos,
+                array_agg(d.ts ORDER BY d.ts, d.pos) FILTER (WHERE d.changed) AS out_ts,
+                array_agg(d.pos ORDER BY d.ts, d.pos) FILTER (WHERE d.changed) AS out_pos,
+                true AS fast
+           FROM (SELECT x.ts, x.pos, x.cam,
+                        x.cam IS DISTINCT FROM lag(x.cam, 1, w.cam) OVER (ORDER BY x.ts, x.pos)
+                          AS changed
+                   FROM (SELECT e.timestamp_ms AS ts, e.position AS pos, e.camera_id AS cam
+                           FROM {_DE} e WHERE {_CUT} AND {after} AND w.fast
+                          ORDER BY e.timestamp_ms, e.position LIMIT {BATCH}) x) d
+         HAVING count(*) FILTER (WHERE d.changed) > 0)
+      UNION ALL
+        (SELECT 1::bigint, {past("j.ts")}::bigint, j.ts, j.pos, j.cam, r.next_ts, r.next_pos,
+                ARRAY[j.ts], ARRAY[j.pos], j.ts - w.ts < {FAST_EDIT_MS}
+           FROM (SELECT array_agg(CASE WHEN {stale} THEN p.ts ELSE u.ts END ORDER BY u.i)
+                          AS next_ts,
+                        array_agg(CASE WHEN {stale} THEN p.pos ELSE u.pos END ORDER BY u.i)
+                          AS next_pos
+                   FROM unnest({cams}, w.next_ts, w.next_pos) WITH ORDINALITY AS u(cam, ts, pos, i)
+                   LEFT JOIN LATERAL ({_first_cut("u.cam", "w", f"{bound} AND {stale}")}) p
+                     ON true) r
+          CROSS JOIN LATERAL (
+                SELECT u.cam, u.ts, u.pos
+                  FROM unnest({cams}, r.next_ts, r.next_pos) AS u(cam, ts, pos)
+                 WHERE u.ts IS NOT NULL AND u.cam IS DISTINCT FROM w.cam
+                 ORDER BY u.ts, u.pos LIMIT 1) j)
+        LIMIT 1
+    ) s
+    WHERE {more}
 ),
 held_walk(n, beyond, ts, pos, held) AS (
     SELECT 0, 0, o.ts, o.pos, o.held FROM {origin} o
   UNION ALL
-    SELECT w.n + 1, w.beyond + {past}, x.ts, x.pos, NOT w.held
+    SELECT w.n + 1, w.beyond + {past("x.ts")}, x.ts, x.pos, NOT w.held
       FROM held_walk w CROSS JOIN LATERAL (
         SELECT e.timestamp_ms AS ts, e.position AS pos FROM {_DE} e
          WHERE e.session_id = $1
@@ -214,11 +252,11 @@ held_walk(n, beyond, ts, pos, held) AS (
     ) x
     WHERE {more}
 ),
-cw AS (SELECT ts, pos, n, beyond FROM camera_walk WHERE n > 0),
+cw AS (SELECT unnest(out_ts) AS ts, unnest(out_pos) AS pos FROM camera_walk WHERE n > 0),
 hw AS (SELECT ts, pos, n, beyond FROM held_walk WHERE n > 0),
 horizon AS MATERIALIZED (
-    SELECT least({last("cw")}, {last("hw")}, {b.ts_max}::bigint) AS t,
-           {truncated("cw")} OR {truncated("hw")} AS truncated
+    SELECT least({last("camera_walk")}, {last("hw")}, {b.ts_max}::bigint) AS t,
+           {truncated("camera_walk")} OR {truncated("hw")} AS truncated
 ),
 picked AS (
     SELECT ts, pos FROM cw WHERE ts < (SELECT t FROM horizon)
