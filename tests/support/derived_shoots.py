@@ -27,19 +27,25 @@ def _shuffled(rnd: random.Random, events: list[Event]) -> list[Event]:
     return out
 
 
-def random_shoot(rnd: random.Random, session: str, switches: int = 300) -> Shoot:
+def random_shoot(
+    rnd: random.Random, session: str, switches: int = 300, *, sparse: bool = False
+) -> Shoot:
+    """`sparse`: a camera stays on air for seconds through many confirming cuts (the walks
+    jump), else a fast edit of a few milliseconds per shot (they look at batches)."""
     cameras = ["c1", "c2", "c3", "c4"]
     t, on_air = 0, "c1"
+    steps = [0, 5, 20, 40, 80] if sparse else [0, 0, 0, 1, 2, 5, 10, 30]
+    switch = 0.03 if sparse else 0.25
     director: list[Event] = []
     for _ in range(switches):
-        t += rnd.choice([0, 0, 0, 1, 2, 5, 10, 30])
+        t += rnd.choice(steps)
         at = t if rnd.random() < 0.95 else max(0, t - rnd.randrange(200))  # a late one
         roll = rnd.random()
-        if roll < 0.6:
+        if roll < (0.9 if sparse else 0.6):
             change = rnd.random()
-            if change < 0.25:
+            if change < switch:
                 on_air = rnd.choice([*cameras, "c5"])  # c5 is never upserted: allowed
-            camera = None if change > 0.95 else on_air
+            camera = None if change > 0.97 else on_air
             director.append(ev.director(session, at, "cut", cameraId=camera))
         else:
             kind = "hold" if roll < 0.8 else "release"
