@@ -7,10 +7,12 @@
 CREATE INDEX director_events_cut_camera
     ON production.director_events (session_id, camera_id, timestamp_ms, position)
     WHERE event_type = 'cut' AND camera_id IS NOT NULL;
--- The same cuts in time order, with their camera: the next few cuts without the heap.
-CREATE INDEX director_events_cut_time
-    ON production.director_events (session_id, timestamp_ms, position) INCLUDE (camera_id)
-    WHERE event_type = 'cut' AND camera_id IS NOT NULL;
+-- Events of a type in time order now carry their camera: the next cuts of a fast edit,
+-- read without the heap (the same index, one column wider, rather than one more index).
+DROP INDEX production.director_events_session_type;
+CREATE INDEX director_events_session_type
+    ON production.director_events (session_id, event_type, timestamp_ms, position)
+    INCLUDE (camera_id);
 -- The latest timestamp among the events logged in each block of 16384 positions: asOf
 -- bounds every probe by the latest timestamp logged by then (one probe per block, and the
 -- last block's entries up to the position), so events logged later are not stepped over.
