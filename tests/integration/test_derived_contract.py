@@ -178,7 +178,7 @@ async def test_derived_reads_are_the_reference(
         defs = {r["indexname"]: r["indexdef"] for r in indexes}
         assert "WHERE" in defs["director_events_cut_camera"]
         assert "INCLUDE (camera_id)" in defs["director_events_session_type"]
-        assert "(\"position\" >> 14)" in defs["director_events_session_block"]
+        assert '("position" >> 14)' in defs["director_events_session_block"]
     finally:
         await pool.close()
     await check_timeline_as_of(pg_admin_url, database_url, early, as_of)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Final, Literal, cast
+
+import msgspec
 
 SWITCH_TYPES: Final = ("cut", "hold", "release")
 ALIGNED_TYPES: Final = ("cut", "hero_pose_marker", "still_candidate_marker")
@@ -248,10 +250,16 @@ class Surroundings:
     tempo: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class Aligned:
+AlignedType = Literal["cut", "hero_pose_marker", "still_candidate_marker"]
+
+
+class AlignmentItem(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    """One item of an alignment answer, as the rule makes it and the route shows it."""
+
     event_id: str
-    event_type: str
+    event_type: AlignedType
     timestamp_ms: int
     camera_id: str | None
     nearest_bar_ms: int | None
@@ -264,27 +272,27 @@ class Aligned:
 
 def align(
     event_id: str, event_type: str, timestamp_ms: int, camera_id: str | None, near: Surroundings
-) -> Aligned:
+) -> AlignmentItem:
     t = timestamp_ms
     bars = [b for b in (near.bar_before, near.bar_after) if b is not None]
     bar = min(bars, key=lambda b: (abs(t - b), b)) if bars else None  # a tie: the earlier
     start, end = near.phrase_start, near.phrase_end
     in_phrase = start is not None and (end is None or end >= t)
-    return Aligned(
-        event_id,
-        event_type,
-        t,
-        camera_id,
-        bar,
-        None if bar is None else t - bar,
-        start if in_phrase else None,
-        end if in_phrase else None,
-        near.section,
-        near.tempo,
+    return AlignmentItem(
+        event_id=event_id,
+        event_type=cast(AlignedType, event_type),
+        timestamp_ms=t,
+        camera_id=camera_id,
+        nearest_bar_ms=bar,
+        offset_ms=None if bar is None else t - bar,
+        phrase_start_ms=start if in_phrase else None,
+        phrase_end_ms=end if in_phrase else None,
+        section=near.section,
+        tempo=near.tempo,
     )
 
 
-def median_abs_offset(items: Iterable[Aligned]) -> float | None:
+def median_abs_offset(items: Iterable[AlignmentItem]) -> float | None:
     values = sorted(abs(i.offset_ms) for i in items if i.offset_ms is not None)
     if not values:
         return None

@@ -4,13 +4,10 @@ nulls present), the OpenAPI schema of the routes, and the shape the tests decode
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
 
 import msgspec
 
-from .derived import Aligned, Segment, Still, Window, median_abs_offset, stills_in
-
-AlignedType = Literal["cut", "hero_pose_marker", "still_candidate_marker"]
+from .derived import AlignmentItem, Segment, Still, Window, median_abs_offset, stills_in
 
 
 class _Answer(
@@ -38,19 +35,6 @@ class HeroWindow(_Answer, frozen=True):
     markers: list[str]  # eventIds by (timestampMs, position)
     camera_ids: list[str]
     stills: list[str]  # stillCandidateIds, best first
-
-
-class AlignmentItem(_Answer, frozen=True):
-    event_id: str
-    event_type: AlignedType
-    timestamp_ms: int
-    camera_id: str | None
-    nearest_bar_ms: int | None
-    offset_ms: int | None
-    phrase_start_ms: int | None
-    phrase_end_ms: int | None
-    section: str | None
-    tempo: float | None
 
 
 class Alignment(_Answer, frozen=True):
@@ -91,23 +75,6 @@ def hero_windows_answer(windows: Iterable[Window], stills: Iterable[Still]) -> l
     return [hero_window_answer(w, stills_in(pool, w)) for w in windows]
 
 
-def alignment_answer(items: Iterable[Aligned]) -> Alignment:
+def alignment_answer(items: Iterable[AlignmentItem]) -> Alignment:
     aligned = list(items)
-    return Alignment(
-        items=[
-            AlignmentItem(
-                event_id=i.event_id,
-                event_type=i.event_type,  # type: ignore[arg-type]
-                timestamp_ms=i.timestamp_ms,
-                camera_id=i.camera_id,
-                nearest_bar_ms=i.nearest_bar_ms,
-                offset_ms=i.offset_ms,
-                phrase_start_ms=i.phrase_start_ms,
-                phrase_end_ms=i.phrase_end_ms,
-                section=i.section,
-                tempo=i.tempo,
-            )
-            for i in aligned
-        ],
-        median_abs_offset_ms=median_abs_offset(aligned),
-    )
+    return Alignment(items=aligned, median_abs_offset_ms=median_abs_offset(aligned))
