@@ -10,8 +10,10 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client
 
+from motionledger.adapters.http.routes_derived import answered
 from motionledger.domain.derived_answers import Alignment, CutLog, HeroWindow
 from motionledger.domain.rows import Timeline
+from motionledger.services.derived import NotCaughtUp
 from motionledger.settings import Settings
 from tests.http.conftest import Api
 from tests.http.test_reads import publish, visible
@@ -223,3 +225,14 @@ async def test_openapi_documents_the_derived_reads(api: Api) -> None:
     assert any(p["name"] == "asOf" for p in timeline)
     hero = paths["/production/hero-windows"]["get"]["responses"]["200"]["content"]
     assert hero["application/json"]["schema"]["properties"]["result"]["type"] == "array"
+
+
+async def test_a_read_not_caught_up_is_503_with_retry_after() -> None:
+    async def behind() -> tuple[bytes, int]:
+        raise NotCaughtUp(10, 7)
+
+    response = await answered(behind())
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.content.error.code == "not_caught_up"
+    assert "10" in response.content.error.message

@@ -6,6 +6,7 @@ contract's words and the log's own positions, and with the in-memory twin."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -29,7 +30,7 @@ from motionledger.domain.events import (
 from motionledger.domain.projections import PROJECTIONS
 from motionledger.domain.reducers import Logged, Twin, recorded_ms
 from motionledger.services.as_of import timeline_as_of
-from motionledger.services.derived import Derived, cut_log_in
+from motionledger.services.derived import Derived, NotCaughtUp, cut_log_in
 from motionledger.services.queries import NotFound, Queries
 from motionledger.services.rebuild import rebuild
 from tests.support import databases
@@ -338,5 +339,34 @@ async def test_cut_log_edges_from_every_timestamp(
                     got = decoded(await derived.cut_log("S", low, high, limit))
                     assert got == want, (low, high, limit)
                     assert await paged(derived, low, high, limit) == want, ("paged", low)
+    finally:
+        await pool.close()
+
+
+async def test_as_of_waits_for_the_read_tables_to_reach_it(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """asOf = a time the projectors have not reached yet: the read waits for them (up to
+    its budget), else NotCaughtUp (503 not_caught_up over HTTP)."""
+    await append(db, [ev.session_started("S"), ev.director("S", 10, "cut", cameraId="a")])
+    await project(db)
+    more = await append(db, [ev.director("S", 20, "cut", cameraId="b")])
+    as_of = recorded_ms(more[-1].recorded_at)
+    pool = await create_pool(database_url, max_size=2)
+    try:
+        with pytest.raises(NotCaughtUp) as behind:
+            await Derived(pool, wait_ms=0).cut_log("S", 0, MAX_EPOCH_MS, 10, as_of)
+        assert behind.value.position == more[-1].position
+        with pytest.raises(NotCaughtUp):
+            await timeline_as_of(Derived(pool, wait_ms=0), "S", (0, MAX_EPOCH_MS), 10, as_of)
+        waiting = asyncio.ensure_future(
+            Derived(pool, wait_ms=10_000).cut_log("S", 0, MAX_EPOCH_MS, 10, as_of)
+        )
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        await project(db)
+        body, position = await waiting
+        assert position == more[-1].position
+        assert [s["cameraId"] for s in msgspec.json.decode(body)["segments"]] == ["a", "b"]
     finally:
         await pool.close()
