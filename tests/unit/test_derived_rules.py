@@ -13,21 +13,18 @@ from hypothesis import strategies as st
 from motionledger.domain.derived import (
     CutLogBuilder,
     Marker,
-    Moment,
     Shot,
     Still,
-    Surrounding,
     Switch,
-    align,
     cut_log,
     hero_windows,
 )
-from motionledger.domain.derived_answers import (
-    alignment_answer,
-    cut_log_answer,
-    hero_windows_answer,
-)
+from motionledger.domain.derived_answers import cut_log_answer, hero_windows_answer
+from motionledger.domain.derived_twin import twin_alignment
+from motionledger.domain.events import DECODER
+from motionledger.domain.reducers import Logged, Twin
 from tests.support import derived_reference as ref
+from tests.support.projections import BASE_TIME
 
 CAMERAS = st.sampled_from([None, "a", "b", "c"])
 
@@ -265,35 +262,37 @@ def test_hero_windows_merge_at_touching_ends_and_sort_stills() -> None:
 def rules_alignment(
     events: list[dict], moments: list[dict], low: int, high: int, limit: int
 ) -> Any:
-    def times(kind: str) -> list[int]:
-        return [e["timestampMs"] for e in events if e["eventType"] == kind]
-
-    around = Surrounding(
-        times("bar_fire"),
-        times("music_phrase_start"),
-        times("music_phrase_end"),
-        [Moment(m["timestampMs"], m["position"], m["section"], m["tempo"]) for m in moments],
-    )
-    items = sorted(
+    """Through the twin: the events and moments logged in their positions' order."""
+    logged = [(e["position"], ev_json(e)) for e in events] + [
         (
-            e
-            for e in events
-            if e["eventType"] in ("cut", "hero_pose_marker", "still_candidate_marker")
-            and low <= e["timestampMs"] <= high
-        ),
-        key=lambda e: (e["timestampMs"], e["position"]),
-    )[:limit]
-    aligned = [
-        align(
-            e["eventId"],
-            e["eventType"],
-            e["timestampMs"],
-            e["cameraId"],
-            around.of(e["timestampMs"]),
+            m["position"],
+            {
+                "type": "music.moment",
+                "eventId": f"m{m['position']}",
+                "sessionId": "S",
+                "timestampMs": m["timestampMs"],
+                "section": m["section"],
+                "tempo": m["tempo"],
+            },
         )
-        for e in items
+        for m in moments
     ]
-    return msgspec.to_builtins(alignment_answer(aligned))
+    twin = Twin().feed(
+        Logged(n, BASE_TIME, DECODER.decode(msgspec.json.encode(body)))
+        for n, (_, body) in enumerate(sorted(logged, key=lambda item: item[0]), start=1)
+    )
+    return msgspec.to_builtins(twin_alignment(twin, "S", low, high, limit))
+
+
+def ev_json(e: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "type": "director.event",
+        "eventId": e["eventId"],
+        "sessionId": "S",
+        "timestampMs": e["timestampMs"],
+        "eventType": e["eventType"],
+    }
+    return body if e["cameraId"] is None else {**body, "cameraId": e["cameraId"]}
 
 
 @given(
