@@ -1,9 +1,11 @@
 """The derived reads: cut-log, hero-windows and alignment, each answered in one snapshot.
 
-Each answer runs in one REPEATABLE READ read-only transaction, so its parts agree with each
-other and with the checkpoint read there: the answer reflects every event at or below the
-position it returns (the lowest checkpoint of the read tables it used, or for an asOf read
-the position asOf stands for, once the read tables have reached it).
+Each answer is read in one snapshot — a single statement where that suffices (most cut-log
+windows, alignment), else a REPEATABLE READ read-only transaction — so its parts agree with
+each other and with the checkpoint read there: the answer reflects every event at or below
+the position it returns (the lowest checkpoint of the read tables it used, or for an asOf
+read the position asOf stands for, once the read tables have reached it; the rows logged by
+then never change, so an asOf read may continue in a later snapshot).
 """
 
 from __future__ import annotations
