@@ -125,6 +125,7 @@ def checks(r: dict[str, Any]) -> list[Check]:
         first, last = q["latency_ms"]["events_page_1"], q["latency_ms"][f"events_page_{page}"]
         ratio = last["p50"] / first["p50"]
         out.append(Check(f"page {page} ÷ page 1 (p50)", _ratio(ratio), "≤ 1.5×", ratio <= 1.5))
+    out += _derived_checks(r.get("derived"))
     sc = r.get("scale")
     if sc:
         ratio = sc["big_us_per_event"] / sc["small_us_per_event"]
@@ -148,6 +149,47 @@ def checks(r: dict[str, Any]) -> list[Check]:
                     grew <= 1.5,
                 )
             )
+    return out
+
+
+def _derived_checks(dr: dict[str, Any] | None) -> list[Check]:
+    """Issue 14: the derived reads' latency, a full cut-log page, and asOf against without."""
+    if not dr:
+        return []
+    out = []
+    for name in ("cut_log_minute", "hero_windows_minute", "alignment_minute"):
+        s = dr[name]
+        out.append(
+            Check(
+                f"derived {name.replace('_', ' ')} ({dr['events']:,} ev session)",
+                f"p50 {_ms(s['p50'])} / p99 {_ms(s['p99'])}",
+                "p99 ≤ 10 ms",
+                s["p99"] <= 10,
+            )
+        )
+    page = dr["full_page"]["latency_ms"]
+    out.append(
+        Check(
+            f"derived cut-log full page (10,000 segments of {dr['cuts']:,} cuts)",
+            f"p50 {_ms(page['p50'])} / p99 {_ms(page['p99'])}",
+            "p99 ≤ 300 ms",
+            page["p99"] <= 300,
+        )
+    )
+    for name, with_as_of, without in (
+        ("cut-log minute", dr["cut_log_minute_as_of"], dr["cut_log_minute"]),
+        ("timeline", dr["timeline_as_of"], dr["timeline"]),
+    ):
+        ratio = with_as_of["p50"] / without["p50"]
+        tail = with_as_of["p99"] / without["p99"]
+        out.append(
+            Check(
+                f"asOf ÷ without: {name} (p50; p99)",
+                f"{_ratio(ratio)}; {_ratio(tail)}",
+                "≤ 3×",
+                ratio <= 3 and tail <= 3,
+            )
+        )
     return out
 
 

@@ -10,8 +10,11 @@ Phases (each on its own fresh databases and streams, all removed at the end):
  4. load      — the max sustained under a running publisher, then steady offered load at
                 1k, 5k and 80 % of that max: latencies, projection lag, daemon CPU, peak RSS;
  5. queries   — a log of one session with 1 M events (10 M with --big), written with COPY
-                and a valid hash chain, rebuilt, then queried over HTTP;
+                and a valid hash chain, rebuilt, then queried over HTTP, the derived reads
+                (issue 14) included, and a full page of cut-log from a session of 100 k cuts;
  6. scale     — the same batch drained on top of a 10 k log and of that big log.
+
+`--only derived` runs the derived reads' part of 5 alone (no drains before it).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +43,7 @@ from motionledger.adapters.nats.broker import ensure_stream
 from motionledger.producer import Producer
 from motionledger.settings import Settings
 
-from . import baselines, report, workload
+from . import baselines, derived, report, workload
 from .drain import Drain, drain, wait_projected
 from .infra import Daemon, Infra
 from .load import offered_load
@@ -59,6 +63,9 @@ class Sizes:
     scale_small: int = 10_000
     scale_batch: int = 20_000
     scale_reps: int = 3
+    derived_n: int = 300
+    cut_session: int = 100_000
+    full_page_n: int = 30
 
 
 QUICK = Sizes(
@@ -73,6 +80,9 @@ QUICK = Sizes(
     scale_small=1_000,
     scale_batch=2_000,
     scale_reps=1,
+    derived_n=20,
+    cut_session=40_000,
+    full_page_n=3,
 )
 
 
@@ -233,20 +243,27 @@ class Bench:
         return {"label": label, **result.as_dict()}
 
     # -- 5-6: a big log: queries, rebuild, per-event cost ---------------------------------
+    async def query_session(self, events: Iterator[Any], count: int) -> tuple[str, str, Daemon]:
+        """A log of one session written with COPY, its read tables rebuilt, and `serve` on
+        it: (database, session, daemon)."""
+        database = await self.infra.database()
+        first = next(events)
+        await workload.bulk_load(database, _chain([first], events))
+        self.phase(f"queries: rebuilding read tables of {count:,} events")
+        rb = await rebuild(database, count)
+        self.results.setdefault("rebuilds", []).append(rb)
+        stream, root = await self.stream()
+        daemon = await Daemon(self.infra, database, stream, root).start(hold=False)
+        await wait_projected(database)
+        return database, first.session_id, daemon
+
     async def big_log(self) -> None:
         s = self.sizes
         self.phase(f"queries: writing a {s.query_log:,}-event session with COPY")
-        big_db = await self.infra.database()
         session_events = workload.one_session(s.query_log, seed=self.seed + 7)
-        first = next(session_events)
-        session = first.session_id
-        await workload.bulk_load(big_db, _chain([first], session_events))
-        self.phase(f"queries: rebuilding read tables of {s.query_log:,} events")
-        rb = await rebuild(big_db, s.query_log)
+        big_db, session, daemon = await self.query_session(session_events, s.query_log)
+        rb = self.results["rebuilds"][-1]
         self.results["rebuild_big"] = {**rb, "rate": s.query_log / rb["seconds"]}
-        stream, root = await self.stream()
-        daemon = await Daemon(self.infra, big_db, stream, root).start(hold=False)
-        await wait_projected(big_db)
         self.phase("queries: HTTP latency")
         latencies = await query_latencies(daemon, session, n=s.query_n, page=s.page)
         self.results["queries"] = {
@@ -255,6 +272,7 @@ class Bench:
             "page": s.page,
             "latency_ms": latencies,
         }
+        await self.derived_reads(daemon, big_db, session)
         daemon.stop()
         self.step()
         small_runs: list[float] = []
@@ -286,6 +304,40 @@ class Bench:
             "small_peak_rss_mb": statistics.median(small_rss),
             "big_peak_rss_mb": statistics.median(big_rss),
         }
+        self.step()
+
+    async def derived_reads(self, daemon: Daemon, database: str, session: str) -> None:
+        """Issue 14: the derived reads on the big session, and a full page of cut-log from a
+        session of many cuts (its own database and daemon)."""
+        s = self.sizes
+        self.phase("queries: derived reads (cut-log, hero-windows, alignment, asOf)")
+        figures = await derived.big_session_figures(daemon.port, database, session, n=s.derived_n)
+        self.phase(f"queries: a session of {s.cut_session:,} cuts for a full cut-log page")
+        cuts_db, cuts, cuts_daemon = await self.query_session(
+            derived.cut_session(s.cut_session, seed=self.seed), s.cut_session
+        )
+        try:
+            full = await derived.full_page_figures(cuts_daemon.port, cuts, n=s.full_page_n)
+        finally:
+            cuts_daemon.stop()
+            await self.infra.drop_database(cuts_db)
+        self.results["derived"] = {
+            "events": s.query_log,
+            "cuts": s.cut_session,
+            **figures,
+            "full_page": full,
+        }
+
+    async def derived_only(self) -> None:
+        """`--only derived`: the big session and the derived reads alone."""
+        s = self.sizes
+        self.phase(f"queries: writing a {s.query_log:,}-event session with COPY")
+        session_events = workload.one_session(s.query_log, seed=self.seed + 7)
+        big_db, session, daemon = await self.query_session(session_events, s.query_log)
+        try:
+            await self.derived_reads(daemon, big_db, session)
+        finally:
+            daemon.stop()
         self.step()
 
     async def drain_on(self, database: str, rep: int) -> tuple[float, float]:
@@ -350,6 +402,8 @@ async def main_async(args: argparse.Namespace) -> int:
     if args.big:
         sizes = Sizes(**{**sizes.__dict__, "query_log": 10_000_000})
     mode = "quick" if args.quick else ("big" if args.big else "default")
+    if args.only:
+        mode += f", only {args.only}"
     logs.configure("console", level=logging.WARNING)  # the table is the output
     console = Console(stderr=True)
     started = time.monotonic()
@@ -366,14 +420,17 @@ async def main_async(args: argparse.Namespace) -> int:
         with Progress(*columns, console=console, refresh_per_second=2) as progress:
             bench = Bench(infra, sizes, progress, seed=args.seed)
             try:
-                daemon = await bench.drains()
-                if "rebuild" in args.parts:
-                    await bench.rebuild(daemon)
-                if "load" in args.parts:
-                    await bench.load(daemon)
-                daemon.stop()
-                if "big" in args.parts:
-                    await bench.big_log()
+                if args.only == "derived":
+                    await bench.derived_only()
+                else:
+                    daemon = await bench.drains()
+                    if "rebuild" in args.parts:
+                        await bench.rebuild(daemon)
+                    if "load" in args.parts:
+                        await bench.load(daemon)
+                    daemon.stop()
+                    if "big" in args.parts:
+                        await bench.big_log()
             except (Exception, asyncio.CancelledError) as error:
                 # report what was measured before the failure, then fail
                 failed = error
@@ -412,6 +469,11 @@ def main(argv: list[str] | None = None) -> int:
         type=lambda text: set(text.split(",")),
         default={"rebuild", "load", "big"},
         help="after the drains, which parts to run (default: rebuild,load,big)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["derived"],
+        help="run this part alone: derived = the derived reads (issue 14) on their sessions",
     )
     args = parser.parse_args(argv)
     try:

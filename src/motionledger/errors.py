@@ -42,6 +42,16 @@ class Contended(Unavailable):
     """A lock was not granted in time, or transactions deadlocked: try again."""
 
 
+class NotCaughtUp(Unavailable):
+    """A read needs the read tables to reach a log position they did not reach in time."""
+
+    def __init__(self, position: int, checkpoint: int) -> None:
+        super().__init__(
+            f"the read tables stand at position {checkpoint}; this read needs {position}"
+        )
+        self.position, self.checkpoint = position, checkpoint
+
+
 class PullBroken(BrokerUnavailable):
     """The pull can no longer be trusted to be complete and in order: start over."""
 

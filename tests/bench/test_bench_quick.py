@@ -43,6 +43,10 @@ async def test_quick_bench_runs_every_part_and_reports(
         assert level["peak_rss_mb"] > 0
     queries = results["queries"]["latency_ms"]
     assert set(queries) == {"timeline", "stills", "events_page_1", "events_page_20"}
+    derived = results["derived"]  # issue 14's figures, beside the other queries
+    for name in ("cut_log_minute", "hero_windows_minute", "alignment_minute", "timeline_as_of"):
+        assert 0 < derived[name]["p50"] <= derived[name]["p99"]
+    assert derived["full_page"]["segments"] == 10_000
     assert results["scale"]["small_us_per_event"] > 0
     assert results["scale"]["big_us_per_event"] > 0
     # every target has a verdict, in the JSON, the Markdown and the printed table

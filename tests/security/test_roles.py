@@ -18,7 +18,7 @@ import pytest
 from nats.aio.client import Client
 
 from motionledger.adapters.embedded.postgres import PostgresProcess
-from motionledger.adapters.postgres.database import connect, migrate
+from motionledger.adapters.postgres.database import connect, migrate, migrations
 from motionledger.errors import MigrationError
 from motionledger.settings import Settings
 from tests.support import databases
@@ -197,7 +197,8 @@ async def test_roles_migration_races_across_databases_of_one_fresh_cluster() -> 
                 await admin.execute(f'CREATE DATABASE "{name}"')
             conns = [await connect(server.dsn(name)) for name in names]
             results = await asyncio.gather(*(migrate(c) for c in conns))
-            assert all("0003_roles" in result for result in results)
+            last = f"{migrations()[-1].version:04d}_{migrations()[-1].name}"
+            assert all(result and result[-1] == last for result in results)
             assert await asyncio.gather(*(migrate(c) for c in conns)) == [[]] * len(conns)
             roles = await admin.fetch(
                 "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'motionledger_%' "

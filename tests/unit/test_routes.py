@@ -59,6 +59,20 @@ class FakeReads:
         return None
 
 
+class FakeDerived:
+    async def cut_log(self, *args: Any) -> tuple[bytes, int]:
+        return b'{"segments":[],"onAirMs":{}}', 3
+
+    async def hero_windows(self, *args: Any) -> tuple[bytes, int]:
+        return b"[]", 3
+
+    async def alignment(self, *args: Any) -> tuple[bytes, int]:
+        return b'{"items":[],"medianAbsOffsetMs":null}', 3
+
+    async def timeline_as_of(self, *args: Any) -> tuple[bytes, int]:
+        return b"{}", 3
+
+
 class FakeWrites:
     def __init__(self, outcome: Outcome | Exception | None) -> None:
         self.outcome = outcome
@@ -81,6 +95,7 @@ def client(
     app = create_app(
         health=Health(),
         reads=lambda: reads,
+        derived=lambda: None if reads is None else FakeDerived(),
         writes=lambda: writes,
         token=token,
         max_body_bytes=1024,

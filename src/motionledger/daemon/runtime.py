@@ -14,6 +14,7 @@ from ..adapters.nats import broker
 from ..adapters.postgres import projections as pg
 from ..adapters.postgres.database import Pool, ping
 from ..errors import LedgerError, Unavailable
+from ..services.as_of import DerivedReads
 from ..services.health import Health
 from ..services.ingest import Ingestor
 from ..services.projectors import Projector
@@ -33,6 +34,7 @@ class Services:
     projector: Projector
     waiters: Waiters
     queries: Queries
+    derived: DerivedReads
     writes: WriteService
 
     @classmethod
@@ -45,6 +47,7 @@ class Services:
             projector=projector,
             waiters=waiters,
             queries=Queries(pool),
+            derived=DerivedReads(pool, settings.write_wait_ms),
             writes=WriteService(settings, client, waiters, pool),
         )
         services.ingestor.on_commit = services.on_commit
@@ -76,6 +79,9 @@ class Runtime:
 
     def queries(self) -> Queries | None:
         return None if self.services is None else self.services.queries
+
+    def derived(self) -> DerivedReads | None:
+        return None if self.services is None else self.services.derived
 
     def writes(self) -> WriteService | None:
         return None if self.services is None else self.services.writes

@@ -70,6 +70,7 @@ async def _http(runtime: Runtime) -> AsyncIterator[Callable[[], Awaitable[None]]
     app = create_app(
         health=runtime.health,
         reads=runtime.queries,
+        derived=runtime.derived,
         writes=runtime.writes,
         token=settings.api_token,
         max_body_bytes=settings.max_body_bytes,

@@ -16,7 +16,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
 from ..services.health import Health
-from .deps import ReadModel, WriteModel, providers
+from .deps import DerivedModel, ReadModel, WriteModel, providers
 from .errors import EXCEPTION_HANDLERS
 from .health import ROUTES as HEALTH_ROUTES
 from .openapi import OpenAPIJson
@@ -94,19 +94,20 @@ def create_app(
     *,
     health: Health,
     reads: Callable[[], ReadModel | None],
+    derived: Callable[[], DerivedModel | None],
     writes: Callable[[], WriteModel | None],
     token: str | None,
     max_body_bytes: int,
     debug: bool = False,
 ) -> ASGIApp:
     """The endpoint: probes and metrics, and /production answered by the services that
-    `reads` and `writes` provide (None while they are not up: 503)."""
+    `reads`, `derived` and `writes` provide (None while they are not up: 503)."""
     app = Litestar(
         route_handlers=[*HEALTH_ROUTES, production_router()],
         exception_handlers=EXCEPTION_HANDLERS,
         dependencies={
             "health": Provide(lambda: health, sync_to_thread=False),
-            **providers(reads, writes),
+            **providers(reads, derived, writes),
         },
         openapi_config=OpenAPIConfig(
             title="motionledger",

@@ -43,6 +43,25 @@ class ReadModel(Protocol):
 
 
 @runtime_checkable
+class DerivedModel(Protocol):
+    """The answers computed from the log: services.as_of.DerivedReads. Each answer is the
+    JSON of its result and the log position it reflects."""
+
+    async def cut_log(
+        self, session_id: str, from_ms: int, to_ms: int, limit: int, as_of: int | None = None
+    ) -> tuple[bytes, int]: ...
+    async def hero_windows(
+        self, session_id: str, pad_ms: int, limit: int, from_ms: int, to_ms: int
+    ) -> tuple[bytes, int]: ...
+    async def alignment(
+        self, session_id: str, from_ms: int, to_ms: int, limit: int
+    ) -> tuple[bytes, int]: ...
+    async def timeline_as_of(
+        self, session_id: str, window: tuple[int, int], limit: int, as_of: int
+    ) -> tuple[bytes, int]: ...
+
+
+@runtime_checkable
 class WriteModel(Protocol):
     """Publishing through the stream and waiting for the verdicts: services.writes."""
 
@@ -52,6 +71,7 @@ class WriteModel(Protocol):
 
 # What a handler declares to be given a service (by the parameter's name).
 Reads = NamedDependency[ReadModel]
+Derive = NamedDependency[DerivedModel]
 Writes = NamedDependency[WriteModel]
 
 Source = Callable[[], object | None]
@@ -68,10 +88,13 @@ def _required(source: Source, what: str) -> Callable[[], object]:
 
 
 def providers(
-    reads: Callable[[], ReadModel | None], writes: Callable[[], WriteModel | None]
+    reads: Callable[[], ReadModel | None],
+    derived: Callable[[], DerivedModel | None],
+    writes: Callable[[], WriteModel | None],
 ) -> dict[str, Provide]:
-    """The app's dependencies: `reads` and `writes`, answered by the given sources."""
+    """The app's dependencies, answered by the given sources."""
     return {
         "reads": Provide(_required(reads, "database"), sync_to_thread=False),
+        "derived": Provide(_required(derived, "database"), sync_to_thread=False),
         "writes": Provide(_required(writes, "database or broker"), sync_to_thread=False),
     }

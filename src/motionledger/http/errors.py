@@ -18,6 +18,7 @@ from ..errors import (
     Conflict,
     InvalidRequest,
     LedgerError,
+    NotCaughtUp,
     NotFound,
     Refused,
     StorageRefused,
@@ -62,6 +63,8 @@ def _ledger_error(request: Request_, exc: LedgerError) -> Response[Failure]:
         return failure(409, exc.code, exc.message)
     if isinstance(exc, Refused):
         return failure(413 if exc.code == "too_large" else 400, exc.code, exc.message)
+    if isinstance(exc, NotCaughtUp):  # the read tables did not reach what was asked in time
+        return failure(503, "not_caught_up", str(exc), {"Retry-After": "1"})
     if isinstance(exc, Unavailable):
         return failure(503, "unavailable", str(exc) or type(exc).__name__, {"Retry-After": "1"})
     return _unexpected(request, exc)

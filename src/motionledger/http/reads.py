@@ -9,13 +9,7 @@ from typing import Annotated, Any, Final
 from litestar import Response, get
 from litestar.params import Parameter
 
-from ..domain.events import (
-    ID_PATTERN,
-    MAX_EPOCH_MS,
-    STORABLE_TEXT,
-    DirectorEventType,
-    SessionType,
-)
+from ..domain.events import MAX_EPOCH_MS, STORABLE_TEXT, DirectorEventType, SessionType
 from ..domain.rows import (
     AssetRow,
     CameraRow,
@@ -25,42 +19,14 @@ from ..domain.rows import (
     StillCandidateRow,
     Timeline,
 )
-from ..services.queries import CURSOR_PATTERN
-from .deps import Reads
+from .deps import Derive, Reads
+from .derived import AsOf, answered
 from .envelope import ok
 from .openapi import documented
+from .params import MAX_LIMIT, CameraFilter, Cursor, EpochMs, Limit, SessionId
 
 DEFAULT_LIMIT: Final = 100
-MAX_LIMIT: Final = 1000
 _READ_ERRORS: Final = (400, 401, 404, 503)
-
-SessionId = Annotated[str, Parameter(pattern=ID_PATTERN, description="the session's id")]
-Limit = Annotated[
-    int,
-    Parameter(ge=1, le=MAX_LIMIT, description="at most this many rows (1-1000)"),
-]
-# Litestar drops a minimum of 0 from the OpenAPI document (it tests `ge` for truth): say it
-EpochMs = Annotated[
-    int,
-    Parameter(
-        ge=0,
-        le=MAX_EPOCH_MS,
-        schema_extra={"minimum": 0},
-        description="epoch milliseconds (0 to 253402300799999)",
-    ),
-]
-Cursor = Annotated[
-    str,
-    Parameter(
-        pattern=CURSOR_PATTERN,
-        max_length=40,
-        description="a continueCursor from the previous page (empty: the first page)",
-    ),
-]
-CameraFilter = Annotated[
-    str | None,
-    Parameter(pattern=ID_PATTERN, description="only this camera's rows"),
-]
 
 
 @get(
@@ -90,15 +56,20 @@ async def get_active_session(
     summary="A session's timeline: the latest `limit` rows of each kind within a window",
     description="Windows are inclusive at both ends and apply to director events, stills and "
     "music moments (by timestampMs); all cameras by cameraId; the latest `limit` assets by "
-    "createdAt. Every list is in ascending order.",
+    "createdAt. Every list is in ascending order. With asOf: as the ledger held it then.",
 )
 async def get_timeline(
     reads: Reads,
+    derived: Derive,
     sessionId: SessionId,
     windowStartMs: EpochMs = 0,
     windowEndMs: EpochMs = MAX_EPOCH_MS,
     limit: Limit = DEFAULT_LIMIT,
+    asOf: AsOf = None,
 ) -> Response[bytes]:
+    if asOf is not None:  # as the ledger held it then (services.as_of)
+        window = (windowStartMs, windowEndMs)
+        return answered(await derived.timeline_as_of(sessionId, window, limit, asOf))
     return ok(await reads.timeline(sessionId, windowStartMs, windowEndMs, limit))
 
 

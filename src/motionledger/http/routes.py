@@ -1,9 +1,10 @@
-"""Everything under /production: the eight reads and twelve writes."""
+"""Everything under /production: the eight reads, three derived reads and twelve writes."""
 
 from __future__ import annotations
 
 from litestar import Router
 
+from .derived import DERIVED_ROUTES
 from .reads import READ_ROUTES
 from .writes import WRITE_ROUTES
 
@@ -11,5 +12,7 @@ from .writes import WRITE_ROUTES
 def production_router() -> Router:
     """A fresh Router each time: apps may be many (tests build several)."""
     return Router(
-        path="/production", route_handlers=[*READ_ROUTES, *WRITE_ROUTES], tags=["production"]
+        path="/production",
+        route_handlers=[*READ_ROUTES, *DERIVED_ROUTES, *WRITE_ROUTES],
+        tags=["production"],
     )

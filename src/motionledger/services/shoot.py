@@ -36,11 +36,6 @@ ROLES: Final = ("hero", "left_profile", "right_profile", "detail", "wide", "cont
 SOURCES: Final = ("iphone", "insta360_x4", "virtual_camera")
 SECTIONS: Final = ("intro", "build", "drop", "release")
 POSES: Final = ("arms_up", "turn", "jump_apex", "lean", "look_back", "stillness")
-DECISIONS: Final[tuple[tuple[DirectorEventType, float], ...]] = (
-    ("cut", 0.55),
-    ("hold", 0.30),
-    ("release", 0.15),
-)
 BEATS_PER_BAR: Final = 4
 BARS_PER_PHRASE: Final = 8
 
@@ -57,6 +52,8 @@ class ShootPlan:
     rate: float = 30.0
     tempo: float = 120.0
     hero_pose_every_s: float = 4.0
+    hold_every_s: float = 8.0
+    late_cut_every_s: float = 20.0
     camera_change_every_s: float = 15.0
     favourite_share: float = 0.25
     session_stagger_ms: int = 250
@@ -91,6 +88,13 @@ class _Session:
         self.active = [True] * len(self.cameras)
         self.tempo = plan.tempo
         self.beat = 0
+        self.beat_at = self.offset  # when the latest beat fell
+        # the director: what is on air, until when a hold lasts, when the next switch is due
+        self.on_air: str | None = None
+        self.held_until: int | None = None
+        self.switch_at = 0
+        self.hold_at = self.offset + self._exp(plan.hold_every_s)
+        self.late_at = self.offset + self._exp(plan.late_cut_every_s)
         self.favourites: list[str] = []
         self.stills = 0
         self._heap: list[tuple[int, int, Callable[[int], Iterator[Event]]]] = []
@@ -107,9 +111,11 @@ class _Session:
     def ms(self, t: int) -> int:
         return self.plan.start_ms + t
 
-    def pick_camera(self) -> str:
+    def pick_camera(self, instead_of: str | None = None) -> str:
         # cam1 is never switched off, so there is always a live camera to pick
         live = [n for n, active in enumerate(self.active) if active]
+        if len(live) > 1:
+            live = [n for n in live if self.cameras[n] != instead_of]
         choice: int = self.rng.choices(live, [self.weights[n] for n in live])[0]
         return self.cameras[choice]
 
@@ -166,19 +172,59 @@ class _Session:
         yield t, SessionUpdated(event_id=self.new_id(t), session_id=self.id, status="rolling")
 
     def _decision(self, t: int) -> Iterator[Event]:
-        kinds, weights = zip(*DECISIONS, strict=True)
-        kind = self.rng.choices(kinds, weights)[0]
-        yield DirectorEvent(
-            event_id=self.new_id(t),
-            session_id=self.id,
-            timestamp_ms=self.ms(t),
-            event_type=kind,
-            camera_id=self.pick_camera(),
-            reason="motion_peak" if kind == "cut" else "stable_motion",
-            score=round(self.rng.random(), 3),
-        )
+        """One frame of the multicam server: a cut to the camera on air (frame-rate
+        confirmations that change nothing, now and then naming no camera), a switch to
+        another camera near a beat, holds re-asserted every frame until released, now and
+        then two decisions in one millisecond, and a cut from a camera's queue that arrives
+        late, with an earlier timestamp."""
+        if self.held_until is not None:
+            if t >= self.held_until:
+                self.held_until = None
+                yield self._switch(t, "release", self.on_air, "hold_done")
+            else:
+                yield self._switch(t, "hold", self.on_air, "stable_motion")
+        elif self.on_air is None or t >= self.switch_at:
+            self.on_air = self.pick_camera(self.on_air)
+            yield self._switch(t, "cut", self.on_air, "motion_peak")
+            if self.rng.random() < 0.1:  # changed its mind within the frame
+                other = self.pick_camera(self.on_air)
+                yield self._switch(t, "cut", other, "motion_peak")
+                if self.rng.random() < 0.5:
+                    self.on_air = other
+                else:
+                    yield self._switch(t, "cut", self.on_air, "correction")
+            self.switch_at = self._next_switch(t)
+        elif t >= self.hold_at:
+            self.held_until = t + self.rng.randint(800, 3500)
+            self.hold_at = t + self._exp(self.plan.hold_every_s)
+            yield self._switch(t, "hold", self.on_air, "pose_hold")
+            if self.rng.random() < 0.1:  # and a confirming cut in the same millisecond
+                yield self._switch(t, "cut", self.on_air, "stable_motion")
+        else:
+            camera = None if self.rng.random() < 0.01 else self.on_air
+            yield self._switch(t, "cut", camera, "stable_motion")
+        if t >= self.late_at:
+            self.late_at = t + self._exp(self.plan.late_cut_every_s)
+            yield self._switch(t - self.rng.randint(40, 400), "cut", self.pick_camera(), "late")
         gap = 1000.0 / self.plan.rate if self.plan.rate > 0 else 1e9
         self.at(t + max(1, int(self.rng.uniform(0.7, 1.3) * gap)), self._decision)
+
+    def _switch(self, t: int, kind: DirectorEventType, camera: str | None, why: str) -> Event:
+        return DirectorEvent(
+            event_id=self.new_id(t),
+            session_id=self.id,
+            timestamp_ms=self.ms(max(t, 0)),
+            event_type=kind,
+            camera_id=camera,
+            reason=why,
+            score=round(self.rng.random(), 3),
+        )
+
+    def _next_switch(self, t: int) -> int:
+        """A few beats on, give or take a frame: an AI director cuts on the music."""
+        beat_ms = 60_000 / self.tempo
+        beats = self.rng.randint(3, 12) + int((t - self.beat_at) / beat_ms)
+        return self.beat_at + int(beats * beat_ms) + self.rng.randint(-25, 25)
 
     def _beat(self, t: int) -> Iterator[Event]:
         beat_in_bar = self.beat % BEATS_PER_BAR
@@ -207,6 +253,7 @@ class _Session:
             motion_signature=f"sig-{self.rng.getrandbits(16):04x}",
         )
         self.beat += 1
+        self.beat_at = t
         self.at(t + int(60_000 / self.tempo), self._beat)
 
     def _music_marker(self, t: int, kind: DirectorEventType, section: str) -> DirectorEvent:
@@ -231,18 +278,25 @@ class _Session:
             score=round(self.rng.uniform(0.6, 1.0), 3),
         )
         yield marker
+        # stills around the pose: the frames after it, and now and then one from the buffer
+        # of frames just before it (made a moment later, with an earlier timestamp)
         for n in range(self.rng.randint(1, 3)):
             self.at(t + 80 + 90 * n, self._still(marker, camera))
+        if self.rng.random() < 0.4:
+            self.at(t + 60, self._still(marker, camera, earlier_ms=self.rng.randint(100, 600)))
         self.at(t + self._exp(self.plan.hero_pose_every_s), self._hero_pose)
 
-    def _still(self, marker: DirectorEvent, camera: str) -> Callable[[int], Iterator[Event]]:
+    def _still(
+        self, marker: DirectorEvent, camera: str, earlier_ms: int = 0
+    ) -> Callable[[int], Iterator[Event]]:
         def step(t: int) -> Iterator[Event]:
             self.stills += 1
             still_id = f"{self.id}-still{self.stills:05d}"
+            taken = self.ms(max(0, t - earlier_ms))
             yield DirectorEvent(
                 event_id=self.new_id(t),
                 session_id=self.id,
-                timestamp_ms=self.ms(t),
+                timestamp_ms=taken,
                 event_type="still_candidate_marker",
                 camera_id=camera,
                 score=marker.score,
@@ -252,7 +306,7 @@ class _Session:
                 session_id=self.id,
                 still_candidate_id=still_id,
                 camera_id=camera,
-                timestamp_ms=self.ms(t),
+                timestamp_ms=taken,
                 image_path=f"/stills/{self.id}/{still_id}.jpg",
                 score=round(self.rng.uniform(0.3, 1.0), 3),
                 pose_label=marker.reason,
@@ -280,6 +334,8 @@ class _Session:
         n = self.rng.randrange(len(self.cameras))
         if n > 0 and self.rng.random() < 0.3:
             self.active[n] = not self.active[n]
+            if self.cameras[n] == self.on_air:  # switched off while on air: cut away now
+                self.switch_at = t
             yield CameraStateChanged(
                 event_id=self.new_id(t),
                 session_id=self.id,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -58,6 +60,25 @@ async def connect(dsn: str, **options: Any) -> asyncpg.Connection:
         raise
     await init_connection(conn)
     return conn
+
+
+@contextlib.asynccontextmanager
+async def acquired(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the pool for a few statements; driver errors leave as ledger errors."""
+    with translated():
+        async with pool.acquire() as conn:
+            yield conn
+
+
+@contextlib.asynccontextmanager
+async def snapshot(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A read-only REPEATABLE READ transaction: every statement in it sees one snapshot."""
+    with translated():
+        async with (
+            pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            yield conn
 
 
 def is_open(conn: asyncpg.Connection) -> bool:

@@ -63,12 +63,13 @@ def _join(order: str) -> str:
     return f"coalesce('[' || string_agg(x.j, ',' ORDER BY {order}) || ']', '[]')"
 
 
-def _latest_in_window(projection: Projection) -> str:
-    """The `limit` latest rows within [start, end] (both inclusive), in ascending order."""
+def _latest_in_window(projection: Projection, where: str = "") -> str:
+    """The `limit` latest rows within [start, end] (both inclusive), in ascending order
+    (`where`: more conditions on the rows `t`, for the timeline asOf)."""
     return (
         f"(SELECT {_join('x.ts, x.pos')} FROM ("
         f"SELECT {_ROW} AS j, t.timestamp_ms AS ts, t.position AS pos FROM {_from(projection)}"
-        " WHERE t.session_id = $1 AND t.timestamp_ms BETWEEN $2 AND $3"
+        f" WHERE t.session_id = $1 AND t.timestamp_ms BETWEEN $2 AND $3{where}"
         " ORDER BY t.timestamp_ms DESC, t.position DESC LIMIT $4) x)"
     )
 
