@@ -279,6 +279,12 @@ async def _table_counts(served: ServeProcess) -> dict[str, int]:
 
 
 def test_injection_shaped_values_are_harmless(served: ServeProcess) -> None:
+    # a session of its own: schemathesis, in this module too, writes into S1
+    with httpx.Client(base_url=served.base_url, headers=AUTH, timeout=10) as http:
+        started = http.post(
+            "/production/session/start", json={"sessionId": "INJ", "sessionType": "music_demo"}
+        )
+        assert started.status_code == 200, started.text
     before = asyncio.run(_table_counts(served))
     with httpx.Client(base_url=served.base_url, headers=AUTH, timeout=10) as http:
         for value in INJECTIONS:
@@ -292,7 +298,7 @@ def test_injection_shaped_values_are_harmless(served: ServeProcess) -> None:
                 assert response.status_code == 400, (path, value, response.text)
             # an open enumeration takes any text: it is a value, never SQL
             response = http.get(
-                "/production/assets", params={"sessionId": "S1", "assetType": value}
+                "/production/assets", params={"sessionId": "INJ", "assetType": value}
             )
             assert response.status_code == 200, response.text
             assert response.json() == {"ok": True, "result": []}
@@ -300,7 +306,7 @@ def test_injection_shaped_values_are_harmless(served: ServeProcess) -> None:
             response = http.post(
                 "/production/event",
                 json={
-                    "sessionId": "S1",
+                    "sessionId": "INJ",
                     "timestampMs": 20,
                     "eventType": "hold",
                     "reason": value,
@@ -313,7 +319,7 @@ def test_injection_shaped_values_are_harmless(served: ServeProcess) -> None:
             )
             assert response.status_code == 400, response.text
         page = http.get(
-            "/production/events", params={"sessionId": "S1", "eventType": "hold", "numItems": 1000}
+            "/production/events", params={"sessionId": "INJ", "eventType": "hold", "numItems": 1000}
         ).json()
     reasons = sorted(row["reason"] for row in page["result"]["page"])
     assert reasons == sorted(INJECTIONS)
