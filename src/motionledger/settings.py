@@ -67,6 +67,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # false: never create or change the stream (an operator manages it; it must exist);
     # true: create it when missing, and fix only what the ledger cannot work without
     stream_manage: bool = True
+    # live session streams (GET /production/session/live) one process serves at once; past
+    # it a new one is answered 503
+    live_max_streams: Positive = 500
 
     @property
     def nats_servers(self) -> list[str]:

@@ -32,8 +32,10 @@ from motionledger.domain.reducers import Logged, Twin, recorded_ms
 from motionledger.errors import NotCaughtUp, NotFound
 from motionledger.services.as_of import timeline_as_of
 from motionledger.services.derived import Derived, cut_log_in
+from motionledger.services.positions import Positions
 from motionledger.services.queries import Queries
 from motionledger.services.rebuild import rebuild
+from motionledger.services.waiters import Waiters
 from tests.support import databases
 from tests.support import derived_reference as ref
 from tests.support import events as ev
@@ -142,7 +144,7 @@ async def test_derived_reads_are_the_reference(
     twin = Twin().feed(logged)
     pool = await create_pool(database_url, max_size=2)
     try:
-        derived = Derived(pool, wait_ms=0)
+        derived = Derived(pool)
         spans = windows(rnd, director)
         for low, high in spans:
             for limit in (1, 2, 7, 10_000):
@@ -208,13 +210,13 @@ async def check_timeline_as_of(
             "events", schema_name="ledger", records=rows, columns=EVENT_COLUMNS
         )
         await project(then)
-        derived, queries = Derived(pool, wait_ms=0), Queries(then_pool)
+        derived, queries = Derived(pool), Queries(then_pool)
         for window in ((0, MAX_EPOCH_MS), (100, 900), (0, 0)):
             for limit in (1, 4, 1000):
                 body, position = await timeline_as_of(derived, "S", window, limit, as_of)
-                live = await queries.timeline("S", *window, limit)
+                live, then_position = await queries.timeline("S", *window, limit)
                 assert msgspec.json.decode(body) == msgspec.json.decode(live), (window, limit)
-                assert position == early[-1].position
+                assert position == early[-1].position == then_position
         with pytest.raises(NotFound):
             await timeline_as_of(derived, "S", (0, MAX_EPOCH_MS), 10, 0)
     finally:
@@ -255,7 +257,7 @@ async def test_cut_log_windows_from_every_timestamp(
     everything, before = director_of([*early, *late], "S"), director_of(early, "S")
     pool = await create_pool(database_url, max_size=2)
     try:
-        derived = Derived(pool, wait_ms=0)
+        derived = Derived(pool)
         for low in range(-1, span + 2):
             for high in (low, low + 3, MAX_EPOCH_MS):
                 for limit in (1, 2, 1000):
@@ -335,7 +337,7 @@ async def test_cut_log_edges_from_every_timestamp(
     director = director_of(logged, "S")
     pool = await create_pool(database_url, max_size=2)
     try:
-        derived = Derived(pool, wait_ms=0)
+        derived = Derived(pool)
         for low in range(25):
             for high in (low, low + 2, MAX_EPOCH_MS):
                 for limit in (1, 1000):
@@ -359,12 +361,15 @@ async def test_as_of_waits_for_the_read_tables_to_reach_it(
     pool = await create_pool(database_url, max_size=2)
     try:
         with pytest.raises(NotCaughtUp) as behind:
-            await Derived(pool, wait_ms=0).cut_log("S", 0, MAX_EPOCH_MS, 10, as_of)
+            await Derived(pool).cut_log("S", 0, MAX_EPOCH_MS, 10, as_of)
         assert behind.value.position == more[-1].position
         with pytest.raises(NotCaughtUp):
-            await timeline_as_of(Derived(pool, wait_ms=0), "S", (0, MAX_EPOCH_MS), 10, as_of)
+            await timeline_as_of(Derived(pool), "S", (0, MAX_EPOCH_MS), 10, as_of)
+        # the wait is woken by the projector's notification (the process's one listener)
+        waiters, stop = Waiters(database_url, "S"), asyncio.Event()
+        listening = asyncio.ensure_future(waiters.run(stop))
         waiting = asyncio.ensure_future(
-            Derived(pool, wait_ms=10_000).cut_log("S", 0, MAX_EPOCH_MS, 10, as_of)
+            Derived(pool, Positions(waiters, 10_000)).cut_log("S", 0, MAX_EPOCH_MS, 10, as_of)
         )
         await asyncio.sleep(0.05)
         assert not waiting.done()
@@ -372,5 +377,7 @@ async def test_as_of_waits_for_the_read_tables_to_reach_it(
         body, position = await waiting
         assert position == more[-1].position
         assert [s["cameraId"] for s in msgspec.json.decode(body)["segments"]] == ["a", "b"]
+        stop.set()
+        await listening
     finally:
         await pool.close()

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from motionledger.domain.events import CameraUpserted, Event
-from motionledger.errors import Conflict, DatabaseUnavailable, NotFound, Refused
+from motionledger.errors import Conflict, DatabaseUnavailable, NotCaughtUp, NotFound, Refused
 from motionledger.http.app import create_app
 from motionledger.services.health import Health
 from motionledger.services.waiters import Outcome
@@ -20,37 +20,47 @@ from motionledger.services.writes import Submission
 class FakeReads:
     def __init__(self) -> None:
         self.asked: list[tuple[Any, ...]] = []
+        self.waited: list[int | None] = []
 
-    async def session(self, session_id: str) -> bytes:
+    async def at_least(self, min_position: int | None, attempt: Any) -> tuple[bytes, int]:
+        self.waited.append(min_position)
+        body, position = await attempt()
+        if min_position is not None and position < min_position:
+            raise NotCaughtUp(min_position, position)
+        return body, position
+
+    async def session(self, session_id: str) -> tuple[bytes, int]:
         self.asked.append(("session", session_id))
         if session_id == "missing":
             raise NotFound(f"session {session_id} is unknown")
         if session_id == "down":
             raise DatabaseUnavailable("connection refused")
-        return b'{"_id":"%s"}' % session_id.encode()
+        return b'{"_id":"%s"}' % session_id.encode(), 5
 
-    async def active(self, session_type: str | None) -> bytes:
-        return b"null"
+    async def active(self, session_type: str | None) -> tuple[bytes, int]:
+        return b"null", 5
 
-    async def timeline(self, session_id: str, start: int, end: int, limit: int) -> bytes:
+    async def timeline(
+        self, session_id: str, start: int, end: int, limit: int
+    ) -> tuple[bytes, int]:
         self.asked.append(("timeline", session_id, start, end, limit))
-        return b"{}"
+        return b"{}", 5
 
-    async def cameras(self, session_id: str) -> bytes:
-        return b"[]"
+    async def cameras(self, session_id: str) -> tuple[bytes, int]:
+        return b"[]", 5
 
-    async def events(self, *args: Any) -> bytes:
+    async def events(self, *args: Any) -> tuple[bytes, int]:
         self.asked.append(("events", *args))
-        return b'{"page":[],"isDone":true,"continueCursor":"x"}'
+        return b'{"page":[],"isDone":true,"continueCursor":"x"}', 5
 
-    async def stills(self, *args: Any) -> bytes:
-        return b"[]"
+    async def stills(self, *args: Any) -> tuple[bytes, int]:
+        return b"[]", 5
 
-    async def music(self, session_id: str, limit: int) -> bytes:
-        return b"[]"
+    async def music(self, session_id: str, limit: int) -> tuple[bytes, int]:
+        return b"[]", 5
 
-    async def assets(self, session_id: str, asset_type: str | None) -> bytes:
-        return b"[]"
+    async def assets(self, session_id: str, asset_type: str | None) -> tuple[bytes, int]:
+        return b"[]", 5
 
     async def camera_row(self, session_id: str, camera_id: str) -> bytes | None:
         return b'{"_id":"%s:%s"}' % (session_id.encode(), camera_id.encode())
@@ -60,6 +70,11 @@ class FakeReads:
 
 
 class FakeDerived:
+    async def at_least(
+        self, min_position: int | None, attempt: Any, *, as_of: bool = False
+    ) -> tuple[bytes, int]:
+        return await attempt()
+
     async def cut_log(self, *args: Any) -> tuple[bytes, int]:
         return b'{"segments":[],"onAirMs":{}}', 3
 
@@ -123,7 +138,27 @@ def test_a_read_passes_the_services_json_through_the_envelope(
 ) -> None:
     answer = http.get("/production/session", params={"sessionId": "S1"})
     assert (answer.status_code, answer.json()) == (200, {"ok": True, "result": {"_id": "S1"}})
+    assert answer.headers["Ledger-Position"] == "5"
     assert reads.asked == [("session", "S1")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["session", "session/timeline", "cameras", "events", "stills", "music-moments", "assets",
+     "session/active"],
+)  # fmt: skip
+def test_every_read_takes_min_position_and_says_its_position(
+    http: TestClient[Any], reads: FakeReads, path: str
+) -> None:
+    answer = http.get(f"/production/{path}", params={"sessionId": "S1", "minPosition": "5"})
+    assert (answer.status_code, answer.headers["Ledger-Position"]) == (200, "5")
+    assert reads.waited == [5]
+    behind = http.get(f"/production/{path}", params={"sessionId": "S1", "minPosition": "6"})
+    assert (behind.status_code, behind.json()["error"]["code"]) == (503, "not_caught_up")
+    assert behind.headers["Retry-After"]
+    for malformed in ("-1", "x", "1.5", "", str(2**63)):
+        bad = http.get(f"/production/{path}", params={"sessionId": "S1", "minPosition": malformed})
+        assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_request"), malformed
 
 
 def test_parameters_are_typed_and_defaulted_before_the_service_sees_them(
@@ -157,6 +192,7 @@ def test_a_write_answers_the_row_its_event_produced(reads: FakeReads) -> None:
     with client(reads, writes) as http:
         answer = http.post("/production/camera/upsert", json=CAMERA)
     assert answer.json() == {"ok": True, "result": {"_id": "S1:c1"}}
+    assert answer.headers["Ledger-Position"] == "7"
     [event] = writes.submitted
     assert isinstance(event, CameraUpserted)
     assert event.event_id  # made by the server

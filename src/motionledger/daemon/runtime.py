@@ -14,9 +14,12 @@ from ..adapters.nats import broker
 from ..adapters.postgres import projections as pg
 from ..adapters.postgres.database import Pool, ping
 from ..errors import LedgerError, Unavailable
+from ..http.live import sse_frame
 from ..services.as_of import DerivedReads
 from ..services.health import Health
 from ..services.ingest import Ingestor
+from ..services.live import LiveHub
+from ..services.positions import Positions
 from ..services.projectors import Projector
 from ..services.queries import Queries
 from ..services.waiters import Waiters
@@ -36,19 +39,22 @@ class Services:
     queries: Queries
     derived: DerivedReads
     writes: WriteService
+    live: LiveHub
 
     @classmethod
     def build(cls, settings: Settings, pool: Pool, client: Client) -> Services:
         dsn = settings.database_url or ""
         waiters = Waiters(dsn, settings.stream)
+        positions = Positions(waiters, settings.write_wait_ms)
         projector = Projector(dsn, on_projected=lambda _: waiters.poke())
         services = cls(
             ingestor=Ingestor(settings, pool, client),
             projector=projector,
             waiters=waiters,
-            queries=Queries(pool),
-            derived=DerivedReads(pool, settings.write_wait_ms),
+            queries=Queries(pool, positions),
+            derived=DerivedReads(pool, positions),
             writes=WriteService(settings, client, waiters, pool),
+            live=LiveHub(pool, waiters, render=sse_frame, max_streams=settings.live_max_streams),
         )
         services.ingestor.on_commit = services.on_commit
         return services
@@ -57,10 +63,11 @@ class Services:
         """The in-process ingest committed up to `head`."""
         self.projector.wake(head)
         self.waiters.poke()
+        self.live.heard(head)
 
     @property
     def workers(self) -> list[WorkerRun]:
-        return [self.ingestor.run, self.projector.run, self.waiters.run]
+        return [self.ingestor.run, self.projector.run, self.waiters.run, self.live.run]
 
 
 @dataclass
@@ -85,6 +92,9 @@ class Runtime:
 
     def writes(self) -> WriteService | None:
         return None if self.services is None else self.services.writes
+
+    def live(self) -> LiveHub | None:
+        return None if self.services is None else self.services.live
 
     def register_checks(self) -> None:
         self.health.register("database", self._database)

@@ -29,6 +29,7 @@ from .runtime import Runtime, Services
 log = logs.get(__name__)
 T = TypeVar("T")
 DRAIN_DEADLINE_S = 15.0
+HTTP_GRACE_S = 5
 
 
 class _Server(uvicorn.Server):
@@ -74,6 +75,7 @@ async def _http(runtime: Runtime) -> AsyncIterator[Callable[[], Awaitable[None]]
         writes=runtime.writes,
         token=settings.api_token,
         max_body_bytes=settings.max_body_bytes,
+        live=runtime.live,
     )
     config = uvicorn.Config(
         app,
@@ -82,6 +84,9 @@ async def _http(runtime: Runtime) -> AsyncIterator[Callable[[], Awaitable[None]]
         log_level="warning",
         access_log=False,
         lifespan="off",
+        # the live streams are closed before HTTP stops (the hub is a worker); a client that
+        # stopped reading may still hold its connection: it is not waited for past this
+        timeout_graceful_shutdown=HTTP_GRACE_S,
     )
     server = _Server(config)
     task = asyncio.ensure_future(server.serve())

@@ -16,7 +16,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
 from ..services.health import Health
-from .deps import DerivedModel, ReadModel, WriteModel, providers
+from .deps import DerivedModel, LiveModel, ReadModel, WriteModel, providers
 from .errors import EXCEPTION_HANDLERS
 from .health import ROUTES as HEALTH_ROUTES
 from .openapi import OpenAPIJson
@@ -99,15 +99,16 @@ def create_app(
     token: str | None,
     max_body_bytes: int,
     debug: bool = False,
+    live: Callable[[], LiveModel | None] = lambda: None,
 ) -> ASGIApp:
     """The endpoint: probes and metrics, and /production answered by the services that
-    `reads`, `derived` and `writes` provide (None while they are not up: 503)."""
+    `reads`, `derived`, `writes` and `live` provide (None while they are not up: 503)."""
     app = Litestar(
         route_handlers=[*HEALTH_ROUTES, production_router()],
         exception_handlers=EXCEPTION_HANDLERS,
         dependencies={
             "health": Provide(lambda: health, sync_to_thread=False),
-            **providers(reads, derived, writes),
+            **providers(reads, derived, writes, live),
         },
         openapi_config=OpenAPIConfig(
             title="motionledger",

@@ -13,18 +13,25 @@ from typing import Protocol, runtime_checkable
 from litestar.di import NamedDependency, Provide
 
 from ..errors import Unavailable
+from ..services.live import Follower
+from ..services.positions import Answer, Attempt
 from ..services.waiters import Outcome
 from ..services.writes import Submission
 
 
 @runtime_checkable
 class ReadModel(Protocol):
-    """The read tables, as JSON: services.queries.Queries."""
+    """The read tables, as JSON, with the log position each answer reflects:
+    services.queries.Queries."""
 
-    async def session(self, session_id: str) -> bytes: ...
-    async def active(self, session_type: str | None) -> bytes: ...
-    async def timeline(self, session_id: str, start: int, end: int, limit: int) -> bytes: ...
-    async def cameras(self, session_id: str) -> bytes: ...
+    async def at_least(self, min_position: int | None, attempt: Attempt) -> Answer:
+        """`attempt`'s answer once it reflects every event up to `min_position`."""
+        ...
+
+    async def session(self, session_id: str) -> Answer: ...
+    async def active(self, session_type: str | None) -> Answer: ...
+    async def timeline(self, session_id: str, start: int, end: int, limit: int) -> Answer: ...
+    async def cameras(self, session_id: str) -> Answer: ...
     async def events(
         self,
         session_id: str,
@@ -32,12 +39,12 @@ class ReadModel(Protocol):
         cursor: str | None,
         event_type: str | None,
         camera_id: str | None,
-    ) -> bytes: ...
+    ) -> Answer: ...
     async def stills(
         self, session_id: str, limit: int, camera_id: str | None, favorites_only: bool
-    ) -> bytes: ...
-    async def music(self, session_id: str, limit: int) -> bytes: ...
-    async def assets(self, session_id: str, asset_type: str | None) -> bytes: ...
+    ) -> Answer: ...
+    async def music(self, session_id: str, limit: int) -> Answer: ...
+    async def assets(self, session_id: str, asset_type: str | None) -> Answer: ...
     async def camera_row(self, session_id: str, camera_id: str) -> bytes | None: ...
     async def still_row(self, still_id: str) -> bytes | None: ...
 
@@ -46,6 +53,12 @@ class ReadModel(Protocol):
 class DerivedModel(Protocol):
     """The answers computed from the log: services.as_of.DerivedReads. Each answer is the
     JSON of its result and the log position it reflects."""
+
+    async def at_least(
+        self, min_position: int | None, attempt: Attempt, *, as_of: bool = False
+    ) -> Answer:
+        """`attempt`'s answer once it reflects every event up to `min_position`."""
+        ...
 
     async def cut_log(
         self, session_id: str, from_ms: int, to_ms: int, limit: int, as_of: int | None = None
@@ -69,10 +82,21 @@ class WriteModel(Protocol):
     async def still_session(self, still_id: str) -> str | None: ...
 
 
+@runtime_checkable
+class LiveModel(Protocol):
+    """A session's log as it grows: services.live.LiveHub."""
+
+    async def follow(self, session_id: str, after: int) -> Follower:
+        """A follower of the session from just after log position `after` (NotFound for a
+        session the log never started; Unavailable past the bound on streams)."""
+        ...
+
+
 # What a handler declares to be given a service (by the parameter's name).
 Reads = NamedDependency[ReadModel]
 Derive = NamedDependency[DerivedModel]
 Writes = NamedDependency[WriteModel]
+Live = NamedDependency[LiveModel]
 
 Source = Callable[[], object | None]
 
@@ -91,10 +115,12 @@ def providers(
     reads: Callable[[], ReadModel | None],
     derived: Callable[[], DerivedModel | None],
     writes: Callable[[], WriteModel | None],
+    live: Callable[[], LiveModel | None] = lambda: None,
 ) -> dict[str, Provide]:
     """The app's dependencies, answered by the given sources."""
     return {
         "reads": Provide(_required(reads, "database"), sync_to_thread=False),
         "derived": Provide(_required(derived, "database"), sync_to_thread=False),
         "writes": Provide(_required(writes, "database or broker"), sync_to_thread=False),
+        "live": Provide(_required(live, "database"), sync_to_thread=False),
     }

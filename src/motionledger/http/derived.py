@@ -12,13 +12,12 @@ from litestar.params import Parameter
 
 from ..domain.derived_answers import Alignment, CutLog, HeroWindow
 from ..domain.events import MAX_EPOCH_MS
-from ..services.derived import Answer
+from ..services.positions import Answer
 from .deps import Derive
-from .envelope import JSON
+from .envelope import ok
 from .openapi import documented
-from .params import EpochMs, SessionId
+from .params import EpochMs, MinPosition, SessionId
 
-LEDGER_POSITION: Final = "Ledger-Position"
 _ERRORS: Final = (400, 401, 404, 503)
 
 AsOf = Annotated[
@@ -35,14 +34,10 @@ AsOf = Annotated[
 # or window that spans the gap still overlaps it).
 
 
-def answered(answer: Answer) -> Response[Any]:
+def answered(answer: Answer) -> Response[bytes]:
     """200 with the answer and the position it reflects (`Ledger-Position`)."""
     body, position = answer
-    return Response(
-        b'{"ok":true,"result":' + body + b"}",
-        media_type=JSON,
-        headers={LEDGER_POSITION: str(position)},
-    )
+    return ok(body, position=position)
 
 
 @get(
@@ -64,8 +59,15 @@ async def get_cut_log(
     limit: Annotated[
         int, Parameter(ge=1, le=10_000, description="at most this many segments (1-10000)")
     ] = 1000,
-) -> Response[Any]:
-    return answered(await derived.cut_log(sessionId, fromMs, toMs, limit, asOf))
+    minPosition: MinPosition = None,
+) -> Response[bytes]:
+    return answered(
+        await derived.at_least(
+            minPosition,
+            lambda: derived.cut_log(sessionId, fromMs, toMs, limit, asOf),
+            as_of=asOf is not None,
+        )
+    )
 
 
 @get(
@@ -86,8 +88,13 @@ async def get_hero_windows(
     ] = 100,
     fromMs: EpochMs = 0,
     toMs: EpochMs = MAX_EPOCH_MS,
-) -> Response[Any]:
-    return answered(await derived.hero_windows(sessionId, padMs, limit, fromMs, toMs))
+    minPosition: MinPosition = None,
+) -> Response[bytes]:
+    return answered(
+        await derived.at_least(
+            minPosition, lambda: derived.hero_windows(sessionId, padMs, limit, fromMs, toMs)
+        )
+    )
 
 
 @get(
@@ -107,8 +114,13 @@ async def get_alignment(
     limit: Annotated[
         int, Parameter(ge=1, le=1000, description="at most this many items (1-1000)")
     ] = 100,
-) -> Response[Any]:
-    return answered(await derived.alignment(sessionId, fromMs, toMs, limit))
+    minPosition: MinPosition = None,
+) -> Response[bytes]:
+    return answered(
+        await derived.at_least(
+            minPosition, lambda: derived.alignment(sessionId, fromMs, toMs, limit)
+        )
+    )
 
 
 DERIVED_ROUTES: Final[list[Any]] = [get_cut_log, get_hero_windows, get_alignment]

@@ -11,6 +11,8 @@ from litestar.enums import MediaType
 
 T = TypeVar("T")
 JSON: Final = MediaType.JSON
+# every 200 answer's log position: a write's event's, or what a read reflects
+LEDGER_POSITION: Final = "Ledger-Position"
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
@@ -28,9 +30,16 @@ class Failure(msgspec.Struct, frozen=True, kw_only=True):
     error: ErrorBody
 
 
-def ok(result: bytes, status: int = 200) -> Response[bytes]:
-    """`{"ok": true, "result": <result>}` around JSON that is already encoded."""
-    return Response(b'{"ok":true,"result":' + result + b"}", status_code=status, media_type=JSON)
+def ok(result: bytes, status: int = 200, position: int | None = None) -> Response[bytes]:
+    """`{"ok": true, "result": <result>}` around JSON that is already encoded; `position`:
+    the log position the answer reflects or wrote (the `Ledger-Position` header)."""
+    headers = None if position is None else {LEDGER_POSITION: str(position)}
+    return Response(
+        b'{"ok":true,"result":' + result + b"}",
+        status_code=status,
+        media_type=JSON,
+        headers=headers,
+    )
 
 
 def failure(

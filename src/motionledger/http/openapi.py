@@ -10,14 +10,17 @@ import msgspec
 from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import (
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     Operation,
     RequestBody,
+    Schema,
 )
+from litestar.openapi.spec.enums import OpenAPIType
 
 from ..domain.events import json_value_schema, with_json_values
-from .envelope import JSON, Failure, Ok
+from .envelope import JSON, LEDGER_POSITION, Failure, Ok
 
 
 def _inline(schema: Any, defs: dict[str, Any]) -> Any:
@@ -70,6 +73,15 @@ _ERRORS: Final = {
 }
 
 
+_POSITION_HEADER: Final = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.INTEGER, minimum=0),
+    required=True,
+    description="a write: its event's log position (a batch: the last one's); a read: a "
+    "position p such that the answer reflects every event at or below p (pass it as "
+    "minPosition to any read, on any process of the ledger)",
+)
+
+
 def documented(
     result: Any,
     *,
@@ -86,7 +98,11 @@ def documented(
     class Documented(Operation):
         def __post_init__(self) -> None:
             responses: dict[str, OpenAPIResponse] = {
-                "200": OpenAPIResponse(description="done", content=media(Ok[result])),
+                "200": OpenAPIResponse(
+                    description="done",
+                    content=media(Ok[result]),
+                    headers={LEDGER_POSITION: _POSITION_HEADER},
+                ),
             }
             if pending is not None:
                 responses["202"] = OpenAPIResponse(

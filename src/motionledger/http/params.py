@@ -39,3 +39,16 @@ CameraFilter = Annotated[
     str | None,
     Parameter(pattern=ID_PATTERN, description="only this camera's rows"),
 ]
+# the log's positions are bigint: any of them may be asked for
+MAX_POSITION: Final = 2**63 - 1
+MinPosition = Annotated[
+    int | None,
+    Parameter(
+        ge=0,
+        le=MAX_POSITION,
+        schema_extra={"minimum": 0},
+        description="a log position (e.g. a write's Ledger-Position): the answer waits, up to "
+        "the write wait budget, until it reflects every event up to it (else 503 "
+        "not_caught_up)",
+    ),
+]

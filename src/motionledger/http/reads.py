@@ -1,6 +1,7 @@
 """GET /production/*: the eight read routes. Parameters are validated here (a 400 names
 the parameter: the Python arguments carry the query names, camelCase, for that); the answers
-are built by Postgres and passed through (services.queries)."""
+are built by Postgres and passed through (services.queries), each with the log position it
+reflects (`Ledger-Position`); `minPosition` makes a read wait for its tables to reach it."""
 
 from __future__ import annotations
 
@@ -21,9 +22,8 @@ from ..domain.rows import (
 )
 from .deps import Derive, Reads
 from .derived import AsOf, answered
-from .envelope import ok
 from .openapi import documented
-from .params import MAX_LIMIT, CameraFilter, Cursor, EpochMs, Limit, SessionId
+from .params import MAX_LIMIT, CameraFilter, Cursor, EpochMs, Limit, MinPosition, SessionId
 
 DEFAULT_LIMIT: Final = 100
 _READ_ERRORS: Final = (400, 401, 404, 503)
@@ -34,8 +34,10 @@ _READ_ERRORS: Final = (400, 401, 404, 503)
     operation_class=documented(SessionRow, errors=_READ_ERRORS),
     summary="A session",
 )
-async def get_session(reads: Reads, sessionId: SessionId) -> Response[bytes]:
-    return ok(await reads.session(sessionId))
+async def get_session(
+    reads: Reads, sessionId: SessionId, minPosition: MinPosition = None
+) -> Response[bytes]:
+    return answered(await reads.at_least(minPosition, lambda: reads.session(sessionId)))
 
 
 @get(
@@ -46,8 +48,9 @@ async def get_session(reads: Reads, sessionId: SessionId) -> Response[bytes]:
 async def get_active_session(
     reads: Reads,
     sessionType: Annotated[SessionType | None, Parameter()] = None,
+    minPosition: MinPosition = None,
 ) -> Response[bytes]:
-    return ok(await reads.active(sessionType))
+    return answered(await reads.at_least(minPosition, lambda: reads.active(sessionType)))
 
 
 @get(
@@ -66,11 +69,21 @@ async def get_timeline(
     windowEndMs: EpochMs = MAX_EPOCH_MS,
     limit: Limit = DEFAULT_LIMIT,
     asOf: AsOf = None,
+    minPosition: MinPosition = None,
 ) -> Response[bytes]:
+    window = (windowStartMs, windowEndMs)
     if asOf is not None:  # as the ledger held it then (services.as_of)
-        window = (windowStartMs, windowEndMs)
-        return answered(await derived.timeline_as_of(sessionId, window, limit, asOf))
-    return ok(await reads.timeline(sessionId, windowStartMs, windowEndMs, limit))
+        at = asOf
+        return answered(
+            await derived.at_least(
+                minPosition,
+                lambda: derived.timeline_as_of(sessionId, window, limit, at),
+                as_of=True,
+            )
+        )
+    return answered(
+        await reads.at_least(minPosition, lambda: reads.timeline(sessionId, *window, limit))
+    )
 
 
 @get(
@@ -78,8 +91,10 @@ async def get_timeline(
     operation_class=documented(list[CameraRow], errors=_READ_ERRORS),  # type: ignore[valid-type]
     summary="A session's cameras by cameraId",
 )
-async def get_cameras(reads: Reads, sessionId: SessionId) -> Response[bytes]:
-    return ok(await reads.cameras(sessionId))
+async def get_cameras(
+    reads: Reads, sessionId: SessionId, minPosition: MinPosition = None
+) -> Response[bytes]:
+    return answered(await reads.at_least(minPosition, lambda: reads.cameras(sessionId)))
 
 
 @get(
@@ -98,8 +113,13 @@ async def get_events(
     cursor: Cursor = "",
     eventType: Annotated[DirectorEventType | None, Parameter()] = None,
     cameraId: CameraFilter = None,
+    minPosition: MinPosition = None,
 ) -> Response[bytes]:
-    return ok(await reads.events(sessionId, numItems, cursor, eventType, cameraId))
+    return answered(
+        await reads.at_least(
+            minPosition, lambda: reads.events(sessionId, numItems, cursor, eventType, cameraId)
+        )
+    )
 
 
 @get(
@@ -113,8 +133,13 @@ async def get_stills(
     limit: Limit = DEFAULT_LIMIT,
     cameraId: CameraFilter = None,
     favoritesOnly: Annotated[bool, Parameter()] = False,
+    minPosition: MinPosition = None,
 ) -> Response[bytes]:
-    return ok(await reads.stills(sessionId, limit, cameraId, favoritesOnly))
+    return answered(
+        await reads.at_least(
+            minPosition, lambda: reads.stills(sessionId, limit, cameraId, favoritesOnly)
+        )
+    )
 
 
 @get(
@@ -123,9 +148,12 @@ async def get_stills(
     summary="A session's music moments by timestampMs",
 )
 async def get_music_moments(
-    reads: Reads, sessionId: SessionId, limit: Limit = DEFAULT_LIMIT
+    reads: Reads,
+    sessionId: SessionId,
+    limit: Limit = DEFAULT_LIMIT,
+    minPosition: MinPosition = None,
 ) -> Response[bytes]:
-    return ok(await reads.music(sessionId, limit))
+    return answered(await reads.at_least(minPosition, lambda: reads.music(sessionId, limit)))
 
 
 @get(
@@ -137,8 +165,9 @@ async def get_assets(
     reads: Reads,
     sessionId: SessionId,
     assetType: Annotated[str | None, Parameter(min_length=1, pattern=STORABLE_TEXT)] = None,
+    minPosition: MinPosition = None,
 ) -> Response[bytes]:
-    return ok(await reads.assets(sessionId, assetType))
+    return answered(await reads.at_least(minPosition, lambda: reads.assets(sessionId, assetType)))
 
 
 READ_ROUTES: Final[list[Any]] = [

@@ -1,7 +1,8 @@
 """POST /production/*: the twelve write routes, one per entry of `domain.requests.WRITES`
 plus the batch. Each body is decoded strictly by the Struct derived from its event (the
 framework's own lenient parsing is bypassed: "true" is not a bool here, as for the judge),
-published like any producer's event, and answered once the ledger has decided."""
+published like any producer's event, and answered once the ledger has decided: a 200
+carries the event's log position (`Ledger-Position`; a batch's last, a retry's as logged)."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ async def _answer(
     if not outcome.accepted:
         raise _rejected([outcome], [event])
     if write.result != ROW:
-        return ok(_ENCODER.encode(getattr(event, write.result)))
+        return ok(_ENCODER.encode(getattr(event, write.result)), position=outcome.position)
     if isinstance(event, CameraUpserted | CameraStateChanged):
         row = await reads.camera_row(event.session_id, event.camera_id)
     else:
@@ -85,7 +86,7 @@ async def _answer(
         row = await reads.still_row(event.still_candidate_id)
     if row is None:  # projected but gone: cannot happen to an append-only ledger's rows
         raise ApiError(500, "internal_error", f"{write.projection.name} row missing after write")
-    return ok(row)
+    return ok(row, position=outcome.position)
 
 
 def _write_route(write: Write) -> Any:
@@ -151,7 +152,9 @@ async def post_event_batch(request: Request[Any, Any, Any], writes: Writes) -> R
     decided = [o for o in outcomes if o is not None]
     if not all(o.accepted for o in decided):
         raise _rejected(decided, events)
-    return ok(_ENCODER.encode(ids))
+    # the last one's position (published and logged in order: the highest; a retry's
+    # events were logged earlier, so the highest is what a later read must reach)
+    return ok(_ENCODER.encode(ids), position=max(o.position or 0 for o in decided))
 
 
 WRITE_ROUTES: Final[list[Any]] = [*(_write_route(w) for w in WRITES), post_event_batch]

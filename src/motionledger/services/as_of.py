@@ -20,7 +20,8 @@ from ..domain.events import DECODER
 from ..domain.projections import CAMERAS, FED_BY, NAMES, SESSIONS, STILL_CANDIDATES, Projection
 from ..domain.reducers import Row, Table, apply, recorded_ms
 from ..domain.rows import ROWS
-from .derived import Answer, Derived, check_as_of
+from .derived import Derived, check_as_of
+from .positions import Answer
 
 
 def fold(records: Iterable[Mapping[str, Any]]) -> dict[str, Table]:

@@ -10,9 +10,7 @@ then never change, so an asOf read may continue in a later snapshot).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -36,9 +34,9 @@ from ..domain.derived_answers import alignment_answer, cut_log_answer, hero_wind
 from ..domain.events import MAX_EPOCH_MS
 from ..domain.projections import DIRECTOR_EVENTS, MUSIC_MOMENTS, SESSIONS, STILL_CANDIDATES
 from ..errors import NotCaughtUp, NotFound
+from .positions import NO_WAIT, Answer, Attempt, Positions
 
 T = TypeVar("T")
-Answer = tuple[bytes, int]  # the JSON of `result`, and the position it reflects
 
 _SLACK: Final = 16  # shot changes a page walks beyond `limit` (cuts overridden in their ms)
 _BEYOND: Final = 2  # shot changes a page walks past the window (to end its last segment)
@@ -47,7 +45,8 @@ _BEYOND: Final = 2  # shot changes a page walks past the window (to end its last
 @dataclass(frozen=True, slots=True)
 class Derived:
     pool: Pool
-    wait_ms: int = 5000  # how long an asOf read waits for the read tables to reach it
+    # waits for the read tables (asOf, minPosition); NO_WAIT: a read behind fails at once
+    positions: Positions = NO_WAIT
 
     @contextlib.asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Connection]:
@@ -56,17 +55,20 @@ class Derived:
 
     async def caught_up(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run `attempt` (a snapshot of its own each time) until the read tables have
-        reached what it needs, for at most `wait_ms`; then NotCaughtUp."""
-        deadline = time.monotonic() + self.wait_ms / 1000
-        delay = 0.005
+        reached what it needs, within the wait budget (woken by the projector's
+        notifications, never polling); then NotCaughtUp."""
+        deadline = self.positions.deadline()
         while True:
             try:
                 return await attempt()
-            except NotCaughtUp:
-                if time.monotonic() + delay > deadline:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.1)
+            except NotCaughtUp as behind:
+                await self.positions.reached(behind.position, deadline, behind.checkpoint)
+
+    async def at_least(
+        self, min_position: int | None, attempt: Attempt, *, as_of: bool = False
+    ) -> Answer:
+        """`attempt`'s answer once it reflects every event up to `min_position`."""
+        return await self.positions.at_least(min_position, attempt, as_of=as_of)
 
     # -- cut-log --------------------------------------------------------------------------
     async def cut_log(

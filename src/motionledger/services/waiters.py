@@ -1,23 +1,36 @@
-"""Waiting for writes to be decided: one listener per process for every pending request.
+"""Waiting for the ledger: the process's one database listener, for every pending request.
 
 A write published on the stream is decided when the ledger has either logged it *and*
-projected it (then a read right after sees it), or dead-lettered it. One connection LISTENs
+projected it (then a read right after sees it), or dead-lettered it. A read given
+`minPosition` waits for the read tables to reach a log position. One connection LISTENs
 on the ingest's and the projectors' channels (so it hears commits made by any process);
-each burst of notifications runs ONE query that settles every pending waiter it can. No
-request polls; a slow sweep while waiters are pending only covers notifications missed
-while the listener reconnected.
+each burst of notifications runs ONE query per kind of wait that settles every pending
+waiter it can. No request polls; a slow sweep while waiters are pending only covers
+notifications missed while the listener reconnected.
+
+The same listener tells the log's followers (the live hub, services.live) of every new
+log head, while they want to hear of it: one listener per process, whatever listens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final, Protocol
 
 from .. import logs
 from ..adapters.postgres.database import Connection, is_open
-from ..adapters.postgres.decisions import Awaited, committed_seq, decisions, listen, unlisten
+from ..adapters.postgres.decisions import (
+    Awaited,
+    committed_seq,
+    decisions,
+    listen,
+    projected_position,
+    unlisten,
+)
+from ..adapters.postgres.ledger import LOG_CHANNEL
 from ..domain.events import Event
 from ..errors import DatabaseUnavailable
 from .worker import Worker
@@ -42,6 +55,17 @@ class Outcome:
         return self.position is not None
 
 
+class LogFollower(Protocol):
+    """Told of new log heads by the listener while it wants them (the live hub)."""
+
+    @property
+    def wants_notices(self) -> bool: ...
+
+    def heard(self, head: int | None) -> None:
+        """The log's head is now `head`; None: notices may have been missed (the listener
+        just started listening), find the head another way."""
+
+
 @dataclass(slots=True)
 class _Waiter:
     awaited: Awaited
@@ -54,6 +78,8 @@ class Waiters:
         self._stream = stream
         self._pending: list[_Waiter] = []
         self._judging: list[tuple[int, asyncio.Future[None]]] = []  # (stream seq, judged)
+        self._projected: list[tuple[int, asyncio.Future[None]]] = []  # (log position, reached)
+        self._followers: list[LogFollower] = []
         self._signal = asyncio.Event()
         self._worker = Worker("waiters", dsn, self._serve)
 
@@ -75,29 +101,58 @@ class Waiters:
         self._signal.set()
         return future
 
+    def until_projected(self, position: int) -> asyncio.Future[None]:
+        """Done once every read table has reached log position `position`."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._projected.append((position, future))
+        self._signal.set()
+        return future
+
+    def follow_log(self, follower: LogFollower) -> None:
+        """Tell `follower` of every new log head while it `wants_notices`."""
+        self._followers.append(follower)
+
+    def listen_now(self) -> None:
+        """A follower wants notices now (the listener starts listening if it was not)."""
+        self._signal.set()
+
     @property
     def _waiting(self) -> bool:
-        return bool(self._pending or self._judging)
+        return bool(self._pending or self._judging or self._projected)
+
+    @property
+    def _following(self) -> bool:
+        return any(f.wants_notices for f in self._followers)
 
     def poke(self, *_: object) -> None:
         """Something was committed: settle what can be settled."""
         if self._waiting:
             self._signal.set()
 
+    def _notified(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
+        if channel == LOG_CHANNEL and self._followers:
+            with contextlib.suppress(ValueError):
+                head = int(payload)
+                for follower in self._followers:
+                    follower.heard(head)
+        self.poke()
+
     async def run(self, stop: asyncio.Event) -> None:
         await self._worker.run(stop)
         for waiter in self._pending:
             waiter.future.cancel()
-        for _, future in self._judging:
+        for _, future in (*self._judging, *self._projected):
             future.cancel()
         self._pending.clear()
         self._judging.clear()
+        self._projected.clear()
 
     async def _serve(self, conn: Connection, stop: asyncio.Event) -> None:
-        """Settle on every notification burst. The connection LISTENs only while writes
-        wait (and a little after): a busy ledger without HTTP writers would otherwise wake
-        this process twice per batch for nothing. A settle always follows a LISTEN, so a
-        decision made before it is not missed."""
+        """Settle on every notification burst. The connection LISTENs only while something
+        waits or follows the log (and a little after): a busy ledger without HTTP clients
+        would otherwise wake this process twice per batch for nothing. A settle always
+        follows a LISTEN, so a decision made before it is not missed; followers are told
+        to look for themselves."""
         self._worker.backoff.reset()
         self._signal.set()  # settle whatever was registered while reconnecting
         listening, idle_since = False, 0.0
@@ -113,14 +168,18 @@ class Waiters:
             if not is_open(conn):
                 raise DatabaseUnavailable("listener connection closed")
             now = time.monotonic()
-            if self._waiting and not listening:
-                await listen(conn, self.poke)
+            wanted = self._waiting or self._following
+            if wanted and not listening:
+                await listen(conn, self._notified)
                 listening = True
+                for follower in self._followers:
+                    follower.heard(None)
+            if wanted:
+                idle_since = now
             if self._waiting:
                 await self._settle(conn)
-                idle_since = now
             elif listening and now - idle_since > _KEEP_LISTENING_S:
-                await unlisten(conn, self.poke)
+                await unlisten(conn, self._notified)
                 listening = False
 
     async def _settle(self, conn: Connection) -> None:
@@ -129,6 +188,12 @@ class Waiters:
             committed = await committed_seq(conn, self._stream)
             for seq, future in self._judging:
                 if seq <= committed:
+                    future.set_result(None)
+        self._projected = [(p, f) for p, f in self._projected if not f.done()]
+        if self._projected:
+            reached = await projected_position(conn)
+            for awaited, future in self._projected:
+                if awaited <= reached:
                     future.set_result(None)
         self._pending = [w for w in self._pending if not w.future.done()]  # timed out: gone
         waiting = list(self._pending)

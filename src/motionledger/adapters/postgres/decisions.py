@@ -70,6 +70,13 @@ async def unlisten(conn: asyncpg.Connection, listener: Listener) -> None:
 
 
 @translating
+async def projected_position(conn: asyncpg.Connection) -> int:
+    """The log position every read table has reached (the lowest checkpoint)."""
+    value = await conn.fetchval("SELECT min(position) FROM production.projection_state")
+    return 0 if value is None else int(value)
+
+
+@translating
 async def committed_seq(conn: asyncpg.Connection, stream: str) -> int:
     """The stream sequence the ledger has judged and committed up to."""
     value = await conn.fetchval(
