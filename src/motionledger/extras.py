@@ -1,8 +1,9 @@
 """Which optional parts of motionledger are installed, and what to install for a command.
 
 `pip install motionledger` is the producer SDK and the event types; every command but
-`schema` needs the daemon's packages (`motionledger[server]`). The check looks the modules
-up without importing them, so it costs nothing and says in one line what is missing.
+`schema` and `follow` needs the daemon's packages (`motionledger[server]`). The check looks
+the modules up without importing them, so it costs nothing and says in one line what is
+missing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Final
 # the import names of the `server` extra's packages (pyproject.toml)
 SERVER_MODULES: Final = ("asyncpg", "structlog", "prometheus_client", "litestar", "uvicorn", "rich")
 # commands that run on the producer-only install
-SDK_COMMANDS: Final = frozenset({"schema"})
+SDK_COMMANDS: Final = frozenset({"schema", "follow"})
 
 
 def missing_server_module() -> str | None:

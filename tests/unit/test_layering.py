@@ -108,6 +108,7 @@ FORBIDDEN = {
     "adapters": ("services", "http", "cli", "daemon"),
     "http": ("cli", "daemon"),
     "producer": ("services", "http", "cli", "daemon", "adapters.postgres", "adapters.embedded"),
+    "follow": ("services", "http", "cli", "daemon", "adapters", "producer"),
     "settings": ("domain", "adapters", "services", "http", "cli", "daemon"),
     "errors": ("domain", "adapters", "services", "http", "cli", "daemon", "settings"),
 }
@@ -138,3 +139,11 @@ def test_each_layer_says_what_it_may_import(package: str) -> None:
     doc = ast.get_docstring(ast.parse((ROOT / package / "__init__.py").read_text()))
     assert doc, f"motionledger/{package}/__init__.py opens with no docstring"
     assert "import" in doc
+
+
+def test_the_sdk_follower_needs_only_what_a_plain_install_has() -> None:
+    """`pip install motionledger` brings nats-py and msgspec: motionledger.follow (and the
+    `follow` command's module) must make do with those and the standard library."""
+    server = IO_LIBRARIES - {"nats"} | {"httpx"}
+    for module in ("motionledger.follow", "motionledger.cli.follow"):
+        assert libraries(module) & server == set(), module

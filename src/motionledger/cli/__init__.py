@@ -79,6 +79,14 @@ async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
         return await run_rebuild(dsn, args.projections, chunk=args.chunk, quiet=args.quiet)
 
 
+async def _follow(settings: Settings, args: argparse.Namespace) -> int:
+    from .follow import run_follow
+
+    return await run_follow(
+        settings, args.session, after=args.after, as_json=args.json, url=args.url
+    )
+
+
 def _projection_name(name: str) -> str:
     from ..domain.projections import NAMES
 
@@ -229,6 +237,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print the summary as JSON")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(run=_simulate)
+
+    # -- follow (the live session stream) --
+    fol = commands.add_parser(
+        "follow",
+        help="print a session's events as they happen (the live stream), one line each",
+        description="Follow a session through the query endpoint's live stream: its events "
+        "so far, then each new one as it is committed; resumes by itself after a dropped "
+        "connection. Uses MOTIONLEDGER_HTTP_HOST/PORT (or --url) and MOTIONLEDGER_API_TOKEN.",
+    )
+    fol.add_argument("session", metavar="SESSION", help="the sessionId to follow")
+    fol.add_argument("--after", type=int, metavar="N", help="only events after log position N")
+    fol.add_argument("--json", action="store_true", help="one JSON object per line")
+    fol.add_argument("--url", help="the query endpoint (default: from the settings)")
+    fol.set_defaults(run=_follow)
     return parser
 
 

@@ -233,6 +233,9 @@ class LiveHub:
                 except Unavailable as error:
                     log.warning("live_unavailable", error=str(error) or type(error).__name__)
                     await backoff.sleep(stop)
+                except Exception as error:  # a bug: said loudly, never a reason to stop for good
+                    log.exception("live_failed", error=repr(error))
+                    await backoff.sleep(stop)
         finally:
             self._running = False
             for followers in list(self._by_session.values()):

@@ -23,12 +23,12 @@ class LoggedEvent(NamedTuple):
 SESSION_STARTED: Final = (
     "SELECT EXISTS (SELECT 1 FROM ledger.events WHERE session_id = $1 AND type = 'session.started')"
 )
-HEAD: Final = "SELECT coalesce(max(position), 0) FROM ledger.events"
+HEAD: Final = "SELECT coalesce(max(position), 0) AS head FROM ledger.events"
 # $1 sessions, $2 after this position, $3 at most this many: the rows, and the head of the
 # same snapshot (every row of those sessions up to it is among them unless $3 cut them off)
 NEW_EVENTS: Final = f"""
 SELECT h.head, e.position, e.session_id, e.type, e.body
-  FROM ({HEAD} AS head) h
+  FROM ({HEAD}) h
   LEFT JOIN LATERAL (
         SELECT position, session_id, type, body FROM ledger.events
          WHERE session_id = ANY($1::text[]) AND position > $2
