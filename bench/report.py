@@ -126,6 +126,7 @@ def checks(r: dict[str, Any]) -> list[Check]:
         ratio = last["p50"] / first["p50"]
         out.append(Check(f"page {page} ÷ page 1 (p50)", _ratio(ratio), "≤ 1.5×", ratio <= 1.5))
     out += _derived_checks(r.get("derived"))
+    out += _live_checks(r.get("live"))
     sc = r.get("scale")
     if sc:
         ratio = sc["big_us_per_event"] / sc["small_us_per_event"]
@@ -190,6 +191,60 @@ def _derived_checks(dr: dict[str, Any] | None) -> list[Check]:
                 ratio <= 3 and tail <= 3,
             )
         )
+    return out
+
+
+def _live_checks(lv: dict[str, Any] | None) -> list[Check]:
+    """Issue 13: the catch-up index's cost to the drain, and followers over SSE."""
+    if not lv:
+        return []
+    ix = lv["index"]
+    out = [
+        Check(
+            f"drain with ÷ without the catch-up index ({ix['events']:,} ev)",
+            f"{_rate(ix['with_rate'])} ÷ {_rate(ix['without_rate'])} = {_ratio(ix['ratio'])}",
+            "",
+            None,
+        )
+    ]
+    plain = {lv_["rate"]: lv_ for lv_ in lv["levels"] if not lv_["stalled"]}
+    for level in lv["levels"]:
+        lat = level["latency_ms"]
+        name = level["label"]
+        out.append(
+            Check(
+                f"live {name}: publish→client",
+                f"p50 {_ms(lat['p50'])} / p99 {_ms(lat['p99'])}"
+                + ("" if level["complete"] else " (INCOMPLETE)"),
+                "p99 ≤ 50 ms, every event",
+                lat["p99"] <= 50 and level["complete"],
+            )
+        )
+        per = level.get("cpu_cores_per_1000_deliveries")
+        cpu = f"{level['cpu_cores']:.3f} cores at {level['deliveries_per_s']:,.0f} deliveries/s"
+        if per is not None:
+            cpu += f" ({level['baseline_cpu_cores']:.3f} without followers: "
+            cpu += f"+{per:.3f} core per 1,000 deliveries/s)"
+        out.append(Check(f"live {name}: daemon CPU", cpu, "", None))
+        out.append(
+            Check(
+                f"live {name}: daemon RSS",
+                f"{level['rss_mb_first_third']:.0f} → {level['rss_mb_last_third']:.0f} MB "
+                f"(max {level['rss_mb_max']:.0f}); dropped {level['dropped']:.0f}",
+                "flat",
+                level["rss_mb_last_third"] <= level["rss_mb_first_third"] * 1.2 + 10,
+            )
+        )
+        if level["stalled"] and level["rate"] in plain:
+            other = plain[level["rate"]]["latency_ms"]["p99"]
+            out.append(
+                Check(
+                    f"live {name}: the others' p99 vs without it",
+                    f"{_ms(lat['p99'])} vs {_ms(other)}",
+                    "unchanged (≤ 50 ms)",
+                    lat["p99"] <= 50,
+                )
+            )
     return out
 
 

@@ -14,7 +14,9 @@ Phases (each on its own fresh databases and streams, all removed at the end):
                 (issue 14) included, and a full page of cut-log from a session of 100 k cuts;
  6. scale     — the same batch drained on top of a 10 k log and of that big log.
 
-`--only derived` runs the derived reads' part of 5 alone (no drains before it).
+`--only derived` runs the derived reads' part of 5 alone (no drains before it); `--only live`
+the live session stream's part (bench/live.py: the catch-up index's cost to the drain, and
+followers over SSE).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from motionledger.adapters.nats.broker import ensure_stream
 from motionledger.producer import Producer
 from motionledger.settings import Settings
 
-from . import baselines, derived, report, workload
+from . import baselines, derived, live, report, workload
 from .drain import Drain, drain, wait_projected
 from .infra import Daemon, Infra
 from .load import offered_load
@@ -340,6 +342,17 @@ class Bench:
             daemon.stop()
         self.step()
 
+    async def live_only(self) -> None:
+        """`--only live`: issue 13's figures (bench/live.py)."""
+        s = self.sizes
+        backlog = workload.mixed_events(s.backlog, seed=self.seed)
+        quick = s is QUICK
+        self.results["live"] = await live.figures(
+            self.infra, self.stream, self.publish, backlog,
+            reps=1 if quick else 3, quick=quick, phase=self.phase,
+        )  # fmt: skip
+        self.step()
+
     async def drain_on(self, database: str, rep: int) -> tuple[float, float]:
         """µs per event to drain the scale batch on top of the database's log, and the
         daemon's peak RSS (MB) meanwhile."""
@@ -422,6 +435,8 @@ async def main_async(args: argparse.Namespace) -> int:
             try:
                 if args.only == "derived":
                     await bench.derived_only()
+                elif args.only == "live":
+                    await bench.live_only()
                 else:
                     daemon = await bench.drains()
                     if "rebuild" in args.parts:
@@ -472,8 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["derived"],
-        help="run this part alone: derived = the derived reads (issue 14) on their sessions",
+        choices=["derived", "live"],
+        help="run this part alone: derived = the derived reads (issue 14) on their sessions; "
+        "live = the live session stream (issue 13)",
     )
     args = parser.parse_args(argv)
     try:

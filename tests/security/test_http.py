@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -107,15 +108,37 @@ def served(
         asyncio.run(databases.drop_database(pg_admin_url, database_url))
 
 
-def test_schemathesis_every_check_over_coverage_and_fuzzing(served: ServeProcess) -> None:
+# A read given a minPosition the log has not reached answers 503 `not_caught_up` once the
+# write wait budget is spent (the contract): schemathesis draws such positions all the time.
+# That one 5xx is allowed on the GET routes; any other still fails (and the hand-made tests
+# below and in tests/http hold reads without minPosition to 200/4xx). Event streams (the
+# live route on a session that exists) are read for a few events, not until the timeout.
+SCHEMATHESIS_CONFIG = """
+max-stream-events = 3
+# those reads wait out the budget idle: several operations at once keep the run short
+workers = 4
+
+[[operations]]
+include-method = "GET"
+checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]
+"""
+
+
+def test_schemathesis_every_check_over_coverage_and_fuzzing(
+    served: ServeProcess, tmp_path: Path
+) -> None:
     """The served OpenAPI document tells the truth: schemathesis' CLI, as a user outside the
     project runs it, with every check (no 5xx, documented statuses, content types and
     shapes, schema-valid requests accepted and invalid ones rejected, 405s with Allow) over
     the coverage and fuzzing phases. A fixed seed keeps CI repeatable; set
     MOTIONLEDGER_SCHEMATHESIS_SEED to search afresh."""
     seed = os.environ.get("MOTIONLEDGER_SCHEMATHESIS_SEED", "20261130")
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
+        "--config-file",
+        str(config),
         "run",
         f"{served.base_url}/schema/openapi.json",
         "--checks",
@@ -133,7 +156,11 @@ def test_schemathesis_every_check_over_coverage_and_fuzzing(served: ServeProcess
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert "20 passed" in done.stdout or "No issues found" in done.stdout, done.stdout[-3000:]
+    # every operation tested, and passed in both phases (warnings, e.g. missing data, aside)
+    selected = re.search(r"Selected: (\d+)/(\d+)", done.stdout)
+    assert selected is not None, done.stdout[-3000:]
+    assert selected[1] == selected[2], done.stdout[-3000:]
+    assert done.stdout.count(f"✅ {selected[2]} passed") == 2, done.stdout[-3000:]
 
 
 # -- the edge, by hand -----------------------------------------------------------------

@@ -90,6 +90,10 @@ class EventStream:
             for task in tasks:
                 task.cancel()
             follower.leave()
+        if pump.done() and not pump.cancelled() and pump.exception() is not None:
+            log.error(
+                "live_stream_error", session_id=follower.session_id, error=repr(pump.exception())
+            )
 
     async def _pump(self, send: Send) -> None:
         follower = self.follower
@@ -103,6 +107,22 @@ class EventStream:
         except LedgerError as error:
             log.warning("live_stream_failed", session_id=follower.session_id, error=str(error))
         await send(_body(_CLOSING[reason], more=False))
+
+
+# One event of the stream, as OpenAPI before 3.2 describes an event stream's items.
+_EVENT: Final = Schema(
+    type=OpenAPIType.OBJECT,
+    properties={
+        "id": Schema(type=OpenAPIType.STRING, pattern="^[0-9]+$", description="log position"),
+        "event": Schema(type=OpenAPIType.STRING, description="the event's type"),
+        "data": Schema(
+            type=OpenAPIType.STRING,
+            content_media_type="application/json",
+            description="the event as logged: its JSON, with type and eventId",
+        ),
+    },
+    required=["id", "event", "data"],
+)
 
 
 @dataclass
@@ -122,7 +142,7 @@ class _Documented(Operation):
             "200": OpenAPIResponse(
                 description="the session's events, then the new ones as they are committed: "
                 "`id: <position>`, `event: <type>`, `data: <the event's JSON>`",
-                content={_MEDIA: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
+                content={_MEDIA: OpenAPIMediaType(schema=_EVENT)},
             )
         }
         for status, description in described.items():
