@@ -57,7 +57,7 @@ def as_logged(received: list[Received]) -> list[tuple[int, str, Any]]:
 
 
 def ends_with(event_id: str) -> Any:
-    return lambda stream: stream.events[-1].body["eventId"] == event_id
+    return lambda stream: (stream.last_body or {}).get("eventId") == event_id
 
 
 async def test_tens_of_followers_get_exactly_their_session_once_in_order(
@@ -65,6 +65,7 @@ async def test_tens_of_followers_get_exactly_their_session_once_in_order(
 ) -> None:
     pool = api.res.pool
     assert pool is not None
+    sent_before = _sent()
     load = Running(Load([settings.nats_url or ""], settings.subject_root, sessions=4, rate=400))
     await load.wait_count(40)
     followed = sorted(load.load.sent)[0]
@@ -102,6 +103,11 @@ async def test_tens_of_followers_get_exactly_their_session_once_in_order(
     [first] = cut
     assert 300 <= len(first.events) < len(log)
     assert as_logged(first.events + streams[22].events) == log  # exactly the rest
+    assert _sent() - sent_before >= 20 * len(log)  # motionledger_live_events_sent_total
+
+
+def _sent() -> float:
+    return metrics.REGISTRY.get_sample_value("motionledger_live_events_sent_total") or 0.0
 
 
 async def test_an_unknown_session_is_404_and_parameters_are_checked(api: Api) -> None:
@@ -130,6 +136,39 @@ async def test_the_token_applies_to_the_stream(serve_api: ServeApi) -> None:
             url, "S", done=lambda _: True, headers={"Authorization": "Bearer t0ken"}
         )
         assert [e.type for e in allowed.events] == ["session.started"]
+
+
+async def test_streams_past_the_bound_are_503_and_an_idle_one_gets_keep_alives(
+    serve_api: ServeApi,
+) -> None:
+    async with serve_api(live_max_streams=2) as api:
+        await api.post("session/start", {"sessionId": "S", "sessionType": "music_demo"})
+        services = api.res.services
+        assert services is not None
+        services.live.keep_alive_s = 0.05  # (10 s in service)
+        url = base(api.res.settings)
+        idle = [
+            asyncio.ensure_future(
+                follow(url, "S", done=lambda s: s.comments.count("keep-alive") >= 3)
+            )
+            for _ in range(2)
+        ]
+        while _open() < 2:
+            await asyncio.sleep(0.02)
+        third = await follow(url, "S", done=lambda _: True)
+        assert (third.status, third.error["error"]["code"]) == (503, "unavailable")
+        assert "MOTIONLEDGER_LIVE_MAX_STREAMS" in third.error["error"]["message"]
+        for stream in await asyncio.gather(*idle):
+            assert [e.type for e in stream.events] == ["session.started"]
+            assert stream.comments[0] == "following S after 0"
+        while _open() > 0:  # they hung up: the hub forgot them
+            await asyncio.sleep(0.02)
+        again = await follow(url, "S", done=lambda s: len(s.events) == 1)
+        assert again.status == 200
+
+
+def _open() -> float:
+    return metrics.REGISTRY.get_sample_value("motionledger_live_streams_open") or 0.0
 
 
 # -- a client that never reads ------------------------------------------------------------

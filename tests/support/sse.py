@@ -42,6 +42,10 @@ class Stream:
     def last_id(self) -> int | None:
         return self.events[-1].id if self.events else None
 
+    @property
+    def last_body(self) -> Any:
+        return self.events[-1].body if self.events else None
+
 
 def _parse(lines: list[str]) -> Received | None:
     fields: dict[str, list[str]] = {}
@@ -98,6 +102,8 @@ async def follow(
                         return stream
             elif line.startswith(":"):
                 stream.comments.append(line[1:].strip())
+                if done(stream):
+                    return stream
             else:
                 pending.append(line)
         stream.ended_by_server = True

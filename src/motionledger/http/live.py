@@ -2,7 +2,7 @@
 
 Each event is sent as `id: <log position>`, `event: <type>`, `data: <the event's JSON as
 logged>`, rendered once per event whatever the number of followers; a burst of events is
-one write per client. A comment keeps an idle connection open (every IDLE_S). The stream
+one write per client. A comment keeps an idle connection open (every 10 s). The stream
 ends when the hub closes the follower (too far behind, or the ledger stopping) with a
 comment saying so; the client resumes with `Last-Event-ID`, as a browser's EventSource
 does by itself. The response is driven by hand (an ASGI app): a client that stopped reading
@@ -32,7 +32,6 @@ from .params import MAX_POSITION, SessionId
 
 log = logs.get(__name__)
 
-IDLE_S: Final = 10.0  # a comment at least this often (the contract: every 15 s at most)
 CLOSE_GRACE_S: Final = 2.0  # a closed follower's last write may take this long, then it goes
 _MEDIA: Final[str] = "text/event-stream"
 _HEADERS: Final = [
@@ -70,7 +69,6 @@ class EventStream:
 
     follower: Follower
     after: int
-    idle_s: float = IDLE_S
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         follower = self.follower
@@ -101,7 +99,7 @@ class EventStream:
             follower.session_id.encode(), self.after)))  # fmt: skip
         reason = "error"
         try:
-            async for chunk in follower.chunks(self.idle_s):
+            async for chunk in follower.chunks():
                 await send(_body(_KEEP_ALIVE if chunk is None else chunk))
             reason = follower.closed or "stopping"
         except LedgerError as error:

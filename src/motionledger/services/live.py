@@ -44,6 +44,7 @@ PAGE: Final = 1000  # log rows per query, fan-out and catch-up alike
 # a query of its own; a short pause folds a few commits into one.
 PACE_S: Final = 0.003
 SWEEP_S: Final = 2.0  # while anyone follows: a fetch at least this often, notices or not
+KEEP_ALIVE_S: Final = 10.0  # an idle follower is told so this often (the contract: 15 s)
 
 Render = Callable[[LoggedEvent], bytes]  # an event as a follower is sent it: once per event
 
@@ -92,9 +93,9 @@ class Follower:
         """The client is gone: forget it."""
         self._hub.remove(self)
 
-    async def chunks(self, idle_s: float) -> AsyncIterator[bytes | None]:
-        """Bursts of rendered events, each to be sent as one write; None after `idle_s`
-        without any (a keep-alive is due). Ends when the hub closes the follower."""
+    async def chunks(self) -> AsyncIterator[bytes | None]:
+        """Bursts of rendered events, each to be sent as one write; None after the hub's
+        `keep_alive_s` without any (a keep-alive is due). Ends when the hub closes it."""
         hub = self._hub
         while self.closed is None:
             if self._queue:
@@ -113,7 +114,7 @@ class Follower:
             if self._queue or self.closed is not None or self.cursor < hub.fetched:
                 continue
             try:
-                await asyncio.wait_for(self._ready.wait(), idle_s)
+                await asyncio.wait_for(self._ready.wait(), hub.keep_alive_s)
             except TimeoutError:
                 yield None
 
@@ -136,6 +137,7 @@ class LiveHub:
         self._render = render
         self.max_streams = max_streams
         self.max_behind = max_behind
+        self.keep_alive_s = KEEP_ALIVE_S
         self._page = page
         self._by_session: dict[str, list[Follower]] = {}
         self._count = 0
