@@ -12,7 +12,9 @@ Phases (each on its own fresh databases and streams, all removed at the end):
  5. queries   — a log of one session with 1 M events (10 M with --big), written with COPY
                 and a valid hash chain, rebuilt, then queried over HTTP, the derived reads
                 (issue 14) included, and a full page of cut-log from a session of 100 k cuts;
- 6. scale     — the same batch drained on top of a 10 k log and of that big log.
+ 6. scale     — the same batch drained on top of a 10 k log and of that big log;
+ 7. live      — the live session stream (bench/live.py): the catch-up index's cost to the
+                drain, and followers over SSE (issue 13).
 
 `--only derived` runs the derived reads' part of 5 alone (no drains before it); `--only live`
 the live session stream's part (bench/live.py: the catch-up index's cost to the drain, and
@@ -342,8 +344,8 @@ class Bench:
             daemon.stop()
         self.step()
 
-    async def live_only(self) -> None:
-        """`--only live`: issue 13's figures (bench/live.py)."""
+    async def live(self) -> None:
+        """Issue 13's figures (bench/live.py): part `live`, or `--only live`."""
         s = self.sizes
         backlog = workload.mixed_events(s.backlog, seed=self.seed)
         quick = s is QUICK
@@ -351,7 +353,6 @@ class Bench:
             self.infra, self.stream, self.publish, backlog,
             reps=1 if quick else 3, quick=quick, phase=self.phase,
         )  # fmt: skip
-        self.step()
 
     async def drain_on(self, database: str, rep: int) -> tuple[float, float]:
         """µs per event to drain the scale batch on top of the database's log, and the
@@ -436,7 +437,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 if args.only == "derived":
                     await bench.derived_only()
                 elif args.only == "live":
-                    await bench.live_only()
+                    await bench.live()
+                    bench.step()
                 else:
                     daemon = await bench.drains()
                     if "rebuild" in args.parts:
@@ -446,6 +448,8 @@ async def main_async(args: argparse.Namespace) -> int:
                     daemon.stop()
                     if "big" in args.parts:
                         await bench.big_log()
+                    if "live" in args.parts:
+                        await bench.live()
             except (Exception, asyncio.CancelledError) as error:
                 # report what was measured before the failure, then fail
                 failed = error
@@ -482,8 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parts",
         type=lambda text: set(text.split(",")),
-        default={"rebuild", "load", "big"},
-        help="after the drains, which parts to run (default: rebuild,load,big)",
+        default={"rebuild", "load", "big", "live"},
+        help="after the drains, which parts to run (default: rebuild,load,big,live)",
     )
     parser.add_argument(
         "--only",

@@ -48,6 +48,13 @@ async def test_quick_bench_runs_every_part_and_reports(
         assert 0 < derived[name]["p50"] <= derived[name]["p99"]
     assert derived["full_page"]["segments"] == 10_000
     assert results["scale"]["small_us_per_event"] > 0
+    live = results["live"]  # issue 13: the catch-up index's cost, and followers over SSE
+    assert live["index"]["with_rate"] > 0
+    assert live["index"]["without_rate"] > 0
+    assert [level["stalled"] for level in live["levels"]] == [False, False, True]
+    for level in live["levels"]:
+        assert level["complete"]  # every follower got every event
+        assert 0 < level["latency_ms"]["p50"] <= level["latency_ms"]["p99"]
     assert results["scale"]["big_us_per_event"] > 0
     # every target has a verdict, in the JSON, the Markdown and the printed table
     judged = [c for c in results["checks"] if c["ok"] is not None]
