@@ -11,9 +11,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, cast
-
-import msgspec
+from typing import Final, cast
 
 from .. import logs
 from ..adapters.nats.puller import RawMessage
@@ -33,6 +31,7 @@ from ..domain.judge import (
     judge_and_learn,
 )
 from ..domain.reasons import STATE_REASONS, Rejection, unprocessable
+from .dead_letter_rows import dead_letter
 from .memory import JudgeMemory
 
 log = logs.get(__name__)
@@ -49,37 +48,6 @@ _REPLAY_MARK: Final = REPLAY_HEADER.encode()
 ACCEPTED: Final = "accepted"
 DUPLICATED: Final = "duplicate"
 REJECTED: Final = "rejected"
-
-
-class _Identity(msgspec.Struct, rename="camel"):
-    """What a rejected body may still tell about itself, for finding it among dead letters."""
-
-    type: Any = None
-    event_id: Any = None
-    session_id: Any = None
-
-
-_IDENTITY: Final = msgspec.json.Decoder(_Identity)
-_HEADERS: Final = msgspec.json.Encoder()
-
-
-def _storable(text: str) -> str:
-    """PostgreSQL text cannot hold U+0000, nor the driver encode a lone surrogate; a dead
-    letter's descriptive columns must never be what keeps it out (the raw bytes stay exact
-    in `raw`)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\ufffd")
-
-
-def _short_str(value: Any) -> str | None:
-    return _storable(value[:128]) if isinstance(value, str) else None
-
-
-def _identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
-    try:
-        found = _IDENTITY.decode(raw)
-    except Exception:  # best effort: nothing about the body may keep its dead letter out
-        return None, None, None
-    return _short_str(found.event_id), _short_str(found.session_id), _short_str(found.type)
 
 
 def _lane_of(subject: str) -> str:
@@ -363,47 +331,10 @@ class Batcher:
                 judged.other_counts[(lane, kind, DUPLICATED)] += 1
             else:
                 assert isinstance(verdict, Rejection)
-                dead.append(self._dead_letter(message, outcome, verdict, epoch, recorded_at))
+                dead.append(dead_letter(message, outcome, verdict, epoch, recorded_at))
                 judged.other_counts[(lane, kind, REJECTED)] += 1
                 judged.reasons[verdict.reason.value] += 1
         judged.write.duplicates = duplicates
         judged.write.head = position
         judged.head = Head(position, last_hash)
         return judged
-
-    @staticmethod
-    def _dead_letter(
-        message: RawMessage,
-        outcome: Decoded | Rejection,
-        verdict: Rejection,
-        epoch: int,
-        recorded_at: datetime,
-    ) -> DeadLetterRow:
-        event_id: str | None
-        session_id: str | None
-        kind: str | None
-        if isinstance(outcome, Decoded):
-            event = outcome.event
-            event_id, session_id, kind = event.event_id, event.session_id, event.type_name
-        else:
-            event_id, session_id, kind = _identity(message.data)
-        headers = {
-            _storable(name): [_storable(v) for v in values]
-            for name, values in message.header_map().items()
-        }
-        return DeadLetterRow(
-            subject=_storable(message.subject),
-            headers=_HEADERS.encode(headers),
-            raw=message.data,
-            reason=verdict.reason.value,
-            detail=_storable(verdict.detail),
-            field=None if verdict.field is None else _storable(verdict.field),
-            event_id=event_id,
-            session_id=session_id,
-            type=kind,
-            received_at=datetime.fromtimestamp(message.published_ns / 1e9, UTC),
-            recorded_at=recorded_at,
-            stream_epoch=epoch,
-            stream_seq=message.seq,
-            repeat_of=verdict.repeat_of,
-        )
