@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as with_changes
-from typing import Any
+from typing import Any, Final, NamedTuple
 
 import nats
 from nats.aio.client import Client
@@ -243,3 +244,50 @@ async def publish_raw(
     """Publish bytes as they are; the stream sequence they got."""
     ack = await js.publish(subject, data, stream=stream, headers=headers)
     return int(ack.seq)
+
+
+class Outgoing(NamedTuple):
+    """A message to publish: its subject, its body, and its Nats-Msg-Id."""
+
+    subject: str
+    body: bytes
+    msg_id: str
+
+
+class Published(NamedTuple):
+    """Where the stream put a message; `duplicate`: the broker had its Nats-Msg-Id already
+    (within its duplicate window) and `seq` is that first copy's."""
+
+    seq: int
+    duplicate: bool
+
+
+PUBLISH_TIMEOUT_S: Final = 5.0
+
+
+@translating
+async def publish_in_order(
+    js: JetStreamContext, stream: str, messages: Sequence[Outgoing]
+) -> list[Published]:
+    """Publish, the stream keeping the given order, each acknowledged; many in flight."""
+    publishes = [
+        js.publish(
+            m.subject,
+            m.body,
+            timeout=PUBLISH_TIMEOUT_S,
+            stream=stream,
+            headers={"Nats-Msg-Id": m.msg_id},
+        )
+        for m in messages
+    ]
+    try:
+        # The first alone: nats-py sets up its reply subscription on a client's first
+        # request, and may yield doing so. After that, publishes issued together are
+        # written to the socket in the order issued: the stream keeps the batch's order.
+        acks = [await publishes[0]] if publishes else []
+    except BaseException:
+        for unsent in publishes[1:]:
+            unsent.close()
+        raise
+    acks += await asyncio.gather(*publishes[1:])
+    return [Published(int(ack.seq), bool(ack.duplicate)) for ack in acks]
