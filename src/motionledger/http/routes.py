@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Router
 
+from .openapi import NEEDS_TOKEN
 from .reads import READ_ROUTES
 from .writes import WRITE_ROUTES
 
@@ -11,5 +12,8 @@ from .writes import WRITE_ROUTES
 def production_router() -> Router:
     """A fresh Router each time: apps may be many (tests build several)."""
     return Router(
-        path="/production", route_handlers=[*READ_ROUTES, *WRITE_ROUTES], tags=["production"]
+        path="/production",
+        route_handlers=[*READ_ROUTES, *WRITE_ROUTES],
+        tags=["production"],
+        security=NEEDS_TOKEN,
     )
