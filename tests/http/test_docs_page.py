@@ -10,13 +10,14 @@ import sys
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 import motionledger
 from motionledger.settings import Settings
-from tests.support.browser import CHROMIUM, NO_CHROMIUM, Elements, dump_dom
+from tests.support.browser import CHROMIUM, NO_CHROMIUM, Elements, Tab, dump_dom
 from tests.support.ledger import ServeProcess
 
 from .conftest import ServeApi
@@ -43,10 +44,9 @@ async def test_the_docs_page_renders_the_operations_and_the_bearer_scheme_offlin
         document = (await http.get("/schema/openapi.json")).json()
         page = (await http.get("/schema")).text
     # nothing the page loads comes from another host
-    assert re.findall(r'(?:src|href)="([^"]*)"', page)
-    assert all(
-        url.startswith("/schema/assets/") for url in re.findall(r'(?:src|href)="([^"]*)"', page)
-    )
+    loads = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert loads
+    assert all(url.startswith("/schema/assets/") for url in loads), loads
 
     dom = Elements(await asyncio.to_thread(dump_dom, f"{served.base_url}/schema", tmp_path / "p"))
 
@@ -67,6 +67,75 @@ async def test_the_docs_page_renders_the_operations_and_the_bearer_scheme_offlin
     assert len(authorize) == 1
     assert "Authorize" in authorize[0][1]
     assert len(dom.with_class("authorization__btn")) == len(methods)
+
+
+# What a person does on the page: "Try it out" on GET /production/session/active, then
+# "Authorize" with the token, then again; returns what the page showed each time.
+TRY_IT = """
+(async () => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const find = async (selector, within = document, ok = () => true) => {
+    for (let i = 0; i < 300; i++) {
+      const found = [...within.querySelectorAll(selector)].find(ok);
+      if (found) return found;
+      await sleep(50);
+    }
+    throw new Error("not found: " + selector);
+  };
+  const operation = await find("#operations-production-ProductionSessionActiveGetActiveSession");
+  (await find(".opblock-summary-control", operation)).click();
+  (await find(".try-out__btn", operation)).click();
+  const tryIt = async () => {
+    (await find("button.execute", operation)).click();
+    const status = await find(".live-responses-table tr.response .response-col_status", operation);
+    const shown = status.textContent.trim();
+    const curl = (await find(".curl-command", operation)).textContent;
+    const clear = operation.querySelector("button.btn-clear");
+    if (clear) clear.click();
+    await sleep(100);
+    return { status: shown, curl };
+  };
+  const before = await tryIt();
+  (await find("button.btn.authorize")).click();
+  const modal = await find(".auth-container");
+  const text = modal.textContent;
+  const input = await find("input", modal);
+  const setValue = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set;
+  setValue.call(input, "%TOKEN%");
+  input.dispatchEvent(new Event("input", { bubbles: true }));
+  (await find("button", modal, (b) => b.textContent.trim() === "Authorize")).click();
+  await find("button", document, (b) => b.textContent.trim() === "Logout");  // authorized
+  (await find("button.btn-done")).click();
+  const after = await tryIt();
+  return { modal: text, before, after };
+})()
+"""
+
+
+async def test_try_it_out_sends_the_token_once_authorized(
+    served: ServeProcess, tmp_path: Path
+) -> None:
+    if CHROMIUM is None:
+        pytest.skip(NO_CHROMIUM)
+
+    def use_the_page() -> dict[str, Any]:
+        tab = Tab(tmp_path / "profile")
+        try:
+            tab.open(f"{served.base_url}/schema")
+            seen: dict[str, Any] = tab.evaluate(TRY_IT.replace("%TOKEN%", TOKEN))
+            return seen
+        finally:
+            tab.close()
+
+    seen = await asyncio.to_thread(use_the_page)
+    assert "bearer" in seen["modal"]
+    assert "(http, Bearer)" in seen["modal"]
+    assert "needed only when the server sets it" in seen["modal"]
+    assert seen["before"]["status"] == "401"
+    assert "Authorization" not in seen["before"]["curl"]
+    assert seen["after"]["status"] == "200"
+    assert f"Authorization: Bearer {TOKEN}" in seen["after"]["curl"]
+    assert f"{served.base_url}/production/session/active" in seen["after"]["curl"]
 
 
 async def test_docs_assets_are_packaged_cached_and_open_without_the_token(
