@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Router
 
 from .derived import DERIVED_ROUTES
+from .openapi import NEEDS_TOKEN
 from .reads import READ_ROUTES
 from .writes import WRITE_ROUTES
 
@@ -15,4 +16,5 @@ def production_router() -> Router:
         path="/production",
         route_handlers=[*READ_ROUTES, *DERIVED_ROUTES, *WRITE_ROUTES],
         tags=["production"],
+        security=NEEDS_TOKEN,
     )

@@ -172,12 +172,18 @@ async def connect(
     *,
     name: str = "motionledger",
     on_reconnect: Callable[[], Awaitable[None]] | None = None,
+    attempts: int | None = None,
 ) -> Client:
-    """A connection that never gives up reconnecting; health is reported, not fatal."""
+    """A connection that never gives up reconnecting; health is reported, not fatal.
+
+    With `attempts` (a one-shot command), each server is tried that many times more, then
+    `BrokerUnavailable` says why, once: the tries are not logged one by one."""
+    quiet = attempts is not None
 
     async def disconnected() -> None:
         metrics.BROKER_UP.set(0)
-        log.warning("broker_disconnected")
+        if not quiet:
+            log.warning("broker_disconnected")
 
     async def reconnected() -> None:
         metrics.BROKER_UP.set(1)
@@ -189,11 +195,12 @@ async def connect(
             await on_reconnect()
 
     async def error(exc: Exception) -> None:
-        log.warning("broker_error", error=str(exc) or type(exc).__name__)
+        if not quiet:
+            log.warning("broker_error", error=str(exc) or type(exc).__name__)
 
     options: dict[str, Any] = {
         "name": name,
-        "max_reconnect_attempts": -1,
+        "max_reconnect_attempts": -1 if attempts is None else attempts,
         "reconnect_time_wait": 0.5,
         "connect_timeout": 2,
         "ping_interval": 5,
