@@ -41,7 +41,9 @@ def _short_str(value: Any) -> str | None:
     return _storable(value[:128]) if isinstance(value, str) else None
 
 
-def _identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
+def identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
+    """What a body that is not a valid event may still say about itself: its eventId,
+    sessionId and type (each None where unreadable)."""
     try:
         found = _IDENTITY.decode(raw)
     except Exception:  # best effort: nothing about the body may keep its dead letter out
@@ -63,7 +65,7 @@ def dead_letter(
         event = outcome.event
         event_id, session_id, kind = event.event_id, event.session_id, event.type_name
     else:
-        event_id, session_id, kind = _identity(message.data)
+        event_id, session_id, kind = identity(message.data)
     headers = {
         _storable(name): [_storable(v) for v in values]
         for name, values in message.header_map().items()

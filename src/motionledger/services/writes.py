@@ -4,6 +4,7 @@ like any producer, and wait (event-driven, see `services.waiters`) for the verdi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -49,7 +50,8 @@ def _as_logged(submission: Submission, prior: Prior) -> Event:
     event = submission.event
     logged: Event | None = None
     if prior.body is not None:
-        logged = DECODER.decode(prior.body)
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            logged = DECODER.decode(prior.body)  # raw bytes that were not an event: none
     if logged is None or not same_request(event, logged, submission.filled):
         raise Conflict(
             "event_id_reused",
@@ -157,15 +159,18 @@ class WriteService:
         except BrokerUnavailable as error:
             log.warning("write_publish_failed", error=str(error) or repr(error))
             raise BrokerUnavailable(f"the broker did not take the event: {error}") from error
-        doubled: list[int] = []  # the broker had this Nats-Msg-Id already: its first copy's
+        doubled: set[int] = set()  # the broker had this Nats-Msg-Id already: its first copy's
         for index, ack in zip(fresh, acks, strict=True):
             event = events[index]
             futures[index] = self._waiters.watch(event.event_id, ack.seq, _projection(event))
             if ack.duplicate:
-                doubled.append(index)
+                doubled.add(index)
         outcomes = await self._waiters.wait_all(futures, self._budget_s)
+        # answered by another copy's log row (the broker's, or a later duplicate): hold it
+        # to this request before answering with it
+        doubled |= {i for i in fresh if (o := outcomes[i]) is not None and o.other_copy}
         if doubled:
-            await self._check_doubled(submissions, outcomes, doubled)
+            await self._check_doubled(submissions, outcomes, sorted(doubled))
         return outcomes
 
     async def _judged_before(self, submissions: Sequence[Submission]) -> dict[str, Prior]:
