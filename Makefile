@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install run test test-nats-floor lint fmt lock schema-docs bench bench-quick clean
+.PHONY: install run test test-nats-floor lint fmt lock schema-docs swagger-ui bench bench-quick clean
 
 install: $(STAMP)
 
@@ -54,6 +54,20 @@ lock: install
 # Rewrite docs/schema/*.json from the event Structs (a test fails when they are stale).
 schema-docs: install
 	$(BIN)/python -m tests.support.schema_docs
+
+# The docs page's Swagger UI is vendored (so /schema works without internet): `make
+# swagger-ui SWAGGER_UI=<version>` replaces it with that release of swagger-ui-dist from npm
+# (then commit src/motionledger/http/static/swagger-ui/; the version is read from its package.json).
+SWAGGER_UI       ?= 5.35.0
+SWAGGER_UI_DIR   := src/motionledger/http/static/swagger-ui
+SWAGGER_UI_FILES := swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css \
+                    favicon-32x32.png LICENSE NOTICE package.json
+
+swagger-ui:
+	tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent swagger-ui-dist@$(SWAGGER_UI) >/dev/null \
+	  && tar xzf swagger-ui-dist-*.tgz) && mkdir -p $(SWAGGER_UI_DIR) \
+	  && for f in $(SWAGGER_UI_FILES); do cp $$tmp/package/$$f $(SWAGGER_UI_DIR)/; done; \
+	  status=$$?; rm -rf $$tmp; exit $$status
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

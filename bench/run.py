@@ -40,7 +40,6 @@ from typing import Any
 import asyncpg
 import nats
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from motionledger import logs
 from motionledger.adapters.nats.broker import ensure_stream
@@ -51,6 +50,7 @@ from . import baselines, derived, live, report, workload
 from .drain import Drain, drain, wait_projected
 from .infra import Daemon, Infra
 from .load import offered_load
+from .progress import Phases, parts_of, phases
 from .queries import query_latencies, rebuild
 
 
@@ -91,20 +91,20 @@ QUICK = Sizes(
 
 
 class Bench:
-    def __init__(self, infra: Infra, sizes: Sizes, progress: Progress, seed: int) -> None:
-        self.infra, self.sizes, self.progress, self.seed = infra, sizes, progress, seed
+    def __init__(self, infra: Infra, sizes: Sizes, phases: Phases, seed: int) -> None:
+        self.infra, self.sizes, self.phases, self.seed = infra, sizes, phases, seed
         self.results: dict[str, Any] = {}
-        self._task = progress.add_task("starting", total=6)
-        self.current, self._since = "starting", time.monotonic()
+
+    @property
+    def current(self) -> str:
+        return self.phases.current
 
     def phase(self, name: str) -> None:
-        now = time.monotonic()
-        self.results.setdefault("phase_seconds", {})[self.current] = round(now - self._since, 1)
-        self.current, self._since = name, now
-        self.progress.update(self._task, description=name)
+        ended, seconds = self.phases.start(name)
+        self.results.setdefault("phase_seconds", {})[ended] = round(seconds, 1)
 
     def step(self) -> None:
-        self.progress.advance(self._task)
+        self.phases.part_done()
 
     async def stream(self) -> tuple[str, str]:
         stream, root = self.infra.new_stream()
@@ -421,18 +421,11 @@ async def main_async(args: argparse.Namespace) -> int:
     logs.configure("console", level=logging.WARNING)  # the table is the output
     console = Console(stderr=True)
     started = time.monotonic()
-    columns = (
-        TextColumn("[bold]bench[/bold]"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-    )
     failed: BaseException | None = None
     async with Infra.start(args.database_url, args.nats_url) as infra:
         meta = await machine(infra, mode)
-        with Progress(*columns, console=console, refresh_per_second=2) as progress:
-            bench = Bench(infra, sizes, progress, seed=args.seed)
+        with phases(console, parts_of(args.parts), quiet=args.quiet) as shown:
+            bench = Bench(infra, sizes, shown, seed=args.seed)
             try:
                 if args.only == "derived":
                     await bench.derived_only()
@@ -477,6 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", action="store_true", help="a 10 M-event log instead of 1 M")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results dir")
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress on stderr (off anyway off a terminal)"
+    )
     parser.add_argument(
         "--database-url",
         help="admin DSN of the PostgreSQL to create scratch databases on (default: "

@@ -164,7 +164,7 @@ async def test_bare_machine_life(bare_dir: Path) -> None:
     second = _command(
         bare_dir, {**env, "MOTIONLEDGER_HTTP_PORT": str(processes.free_port())}, "serve"
     )
-    assert second.returncode == 1, second.stderr
+    assert second.returncode == 2, second.stderr  # it cannot run here: exit 2, one line
     assert "in use by another motionledger" in second.stderr
 
     # a one-shot command while serve runs uses serve's database

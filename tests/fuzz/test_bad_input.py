@@ -116,7 +116,6 @@ def batches(draw: st.DrawFn, root: str) -> list[Sent]:
     for setup in (ev.camera_upserted(s, "c0"), ev.still_created(s, shoot.still, camera="c0")):
         sent.append(Sent(subject(root, setup), encode(setup), VALID, setup, setup["eventId"]))
         shoot.valid.append(setup)
-    bad = refused(s)
     kinds = draw(
         st.lists(
             st.sampled_from(
@@ -152,7 +151,9 @@ def batches(draw: st.DrawFn, root: str) -> list[Sent]:
             )
             sent.append(Sent(f"{root}.{where}", draw(st.binary(max_size=300)), ANY))
         elif kind == "refused":
-            data, reasons = draw(st.sampled_from(bad))
+            # each its own eventId: under one eventId, a second body would be a conflict
+            # (`event_id_reused`, tested on its own), not the reason its bytes deserve
+            data, reasons = draw(st.sampled_from(refused(s)))
             sent.append(Sent(f"{root}.director.{s}", data, reasons))
         elif kind == "duplicate" and shoot.valid:
             again = draw(st.sampled_from(shoot.valid))

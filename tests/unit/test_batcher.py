@@ -16,7 +16,7 @@ from motionledger.domain.canonical import GENESIS_HASH, canonical_json, chain_ha
 from motionledger.domain.events import DECODER
 from motionledger.domain.judge import FactKeys, Knowledge, Prior
 from motionledger.domain.reasons import Reason, Rejection
-from motionledger.services.judging import Batcher, Judged
+from motionledger.services.judging import REPLAY_HEADER, Batcher, Judged
 from motionledger.services.memory import JudgeMemory
 from tests.support import events as ev
 
@@ -247,3 +247,55 @@ async def test_the_eventids_a_batch_logs_are_handed_to_the_commits_guard() -> No
     start, cut = ev.session_started("S1"), ev.director("S1", 1)
     judged = await judge(FakeLedger().batcher(), messages(start, cut))
     assert judged.write.fresh_ids == [start["eventId"], cut["eventId"]]
+
+
+async def test_a_remembered_rejection_does_not_outlive_a_replay_that_logged_the_eventid() -> None:
+    cut = ev.director("S1", 5)
+    raw = msgspec.json.encode(cut)
+    rejection = Rejection(Reason.UNKNOWN_SESSION, "session S1 was never started")
+    fake = FakeLedger(
+        Knowledge(priors={cut["eventId"]: Prior(body_of(cut), rejection, 7)}),
+        dead_letters={7: (cut["eventId"], raw)},
+    )
+    batcher = fake.batcher()
+    batcher.memory.event_ids.put(cut["eventId"], True)
+    first = await judge(batcher, messages(cut, first_seq=1))  # the same rejection, remembered
+    assert [d.repeat_of for d in first.write.dead_letters] == [7]
+    batcher.forget_before(1)
+    fake.known.sessions.add("S1")
+    batcher.memory.sessions.put("S1", True)
+    [replay] = messages(cut, first_seq=2)
+    replay.headers = f"NATS/1.0\r\n{REPLAY_HEADER}: 7\r\n\r\n".encode()
+    replayed = await judge(batcher, [replay])  # the operator's replay: judged afresh, logged
+    assert len(replayed.write.events) == 1
+    batcher.forget_before(2)
+    fake.known.priors[cut["eventId"]] = Prior(body_of(cut))  # the log has it now
+    again = await judge(batcher, messages(cut, first_seq=3))
+    assert again.write.dead_letters == []
+    assert again.write.duplicates == 1
+
+
+async def test_every_copy_of_an_eventid_judged_long_ago_gets_its_first_verdict() -> None:
+    """[E with another body (a state rejection), E with the logged body], E logged beyond
+    memory: the first copy is a conflict, the second a duplicate."""
+    cut = ev.director("S-GONE", 5)
+    other = {**cut, "timestampMs": 6}
+    fake = FakeLedger(Knowledge(priors={cut["eventId"]: Prior(body_of(cut))}))
+    judged = await judge(fake.batcher(), messages(other, cut))
+    assert [d.reason for d in judged.write.dead_letters] == [Reason.EVENT_ID_REUSED]
+    assert judged.write.duplicates == 1
+
+
+def test_retries_compare_the_body_as_the_judge_does() -> None:
+    """1, 1.0 and true are equal to Python, not to the judge: a retry must match exactly."""
+    from motionledger.domain.events import DirectorEvent
+    from motionledger.domain.requests import same_request
+
+    def cut(metadata: object) -> DirectorEvent:
+        return DirectorEvent(
+            event_id="e1", session_id="S1", timestamp_ms=1, event_type="cut", metadata=metadata
+        )
+
+    assert same_request(cut({"n": 1}), cut({"n": 1}), frozenset())
+    assert not same_request(cut({"n": 1}), cut({"n": 1.0}), frozenset())
+    assert not same_request(cut({"n": 1}), cut({"n": True}), frozenset())

@@ -96,3 +96,9 @@ def test_the_schema_command_works_without_the_extra() -> None:
     result = _run(WITHOUT_SERVER.format(argv=["schema"]))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["title"] == "motionledger event"
+
+
+def test_the_version_works_without_the_extra() -> None:
+    result = _run(WITHOUT_SERVER.format(argv=["--version"]))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("motionledger ")

@@ -13,11 +13,12 @@ import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
-from .. import logs
-from ..errors import LedgerError
+from .. import __version__, logs
+from ..errors import BrokerUnavailable, DatabaseUnavailable, LedgerError, Permanent, Unavailable
 from ..settings import Settings, SettingsError, load
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
@@ -63,7 +64,9 @@ async def _verify(settings: Settings, args: argparse.Namespace) -> int:
     from .verify import run_verify
 
     async with _database(settings) as dsn:
-        return await run_verify(dsn, from_position=args.from_position)
+        return await run_verify(
+            dsn, from_position=args.from_position, as_json=args.json, quiet=args.quiet
+        )
 
 
 async def _simulate(settings: Settings, args: argparse.Namespace) -> int:
@@ -76,7 +79,9 @@ async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from .rebuild import run_rebuild
 
     async with _database(settings) as dsn:
-        return await run_rebuild(dsn, args.projections, chunk=args.chunk, quiet=args.quiet)
+        return await run_rebuild(
+            dsn, args.projections, chunk=args.chunk, quiet=args.quiet, as_json=args.json
+        )
 
 
 async def _follow(settings: Settings, args: argparse.Namespace) -> int:
@@ -116,31 +121,49 @@ def _database(settings: Settings) -> Any:
     return database_for_command(settings)
 
 
+_CONFIG_HELP = (
+    "TOML settings file (default: config/motionledger.toml when present); "
+    "MOTIONLEDGER_* environment variables win over it"
+)
+
+
+def _with_config(default: Any) -> argparse.ArgumentParser:
+    """A parent parser adding --config; each subcommand takes it too (SUPPRESS: one not
+    given after the subcommand leaves the one before it; given in both places, the later
+    one wins)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--config", type=Path, default=default, metavar="PATH", help=_CONFIG_HELP)
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="motionledger",
         description="Event-sourced production ledger for AI-directed multicam shoots.",
+        parents=[_with_config(None)],
+        epilog="Exit status: 0 done; 1 the check failed (verify found a break, replay a "
+        "missing dead letter); 2 could not run (usage, configuration, database or broker "
+        "unreachable). The long commands show progress on a terminal (stderr).",
     )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        help="TOML settings file (default: config/motionledger.toml when present); "
-        "MOTIONLEDGER_* environment variables win over it",
-    )
+    parser.add_argument("--version", action="version", version=f"motionledger {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config = _with_config(argparse.SUPPRESS)
 
-    serve = commands.add_parser(
+    def command(name: str, **options: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[config], **options)
+
+    serve = command(
         "serve", help="ingest, project and serve the query endpoint (Ctrl-C drains and exits 0)"
     )
     serve.set_defaults(run=_serve)
 
-    migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
+    migrate = command("migrate", help="create or upgrade the database schema")
     migrate.set_defaults(run=_migrate)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of every event")
+    schema = command("schema", help="print the JSON Schema of every event")
     schema.set_defaults(run=_schema)
 
-    dead = commands.add_parser("dead-letters", help="list rejected events with their reasons")
+    dead = command("dead-letters", help="list rejected events with their reasons")
     dead.add_argument("--json", action="store_true", help="one JSON object per line")
     dead.add_argument("--reason", help="only this reason code, e.g. unknown_session")
     dead.add_argument("--session", help="only this sessionId")
@@ -149,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     actions = dead.add_subparsers(dest="dead_letters_action", metavar="ACTION")
     replay = actions.add_parser(
         "replay",
+        parents=[config],
         help="re-judge chosen dead letters through the stream and judge, each exactly once",
         description="Publish chosen dead letters again on their subjects (after the cause is "
         "fixed), so the normal judge decides again. Each dead letter is replayed at most once; "
@@ -180,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ..domain.projections import NAMES
 
-    rebuild = commands.add_parser(
+    rebuild = command(
         "rebuild",
         help="rebuild read tables from the log while serve keeps running; returns once live",
         description="Rebuild read tables from the log into shadow tables, catch up with the "
@@ -197,9 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--chunk", type=int, default=50_000, help="log positions per transaction (default 50000)"
     )
     rebuild.add_argument("--quiet", action="store_true", help="no progress bar")
+    rebuild.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: names, position, rows (per table), seconds, rate",
+    )
     rebuild.set_defaults(run=_rebuild)
 
-    verify = commands.add_parser(
+    verify = command(
         "verify",
         help="recompute the log's hash chain; exits 1 naming the first bad position",
     )
@@ -211,9 +240,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="POSITION",
         help="start here, trusting the stored hash of POSITION-1 (default: 1, the whole log)",
     )
+    verify.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: ok, fromPosition, lastPosition, checked, headHash (hex), "
+        "seconds, rate, broken ({position, problem} or null)",
+    )
+    verify.add_argument("--quiet", action="store_true", help="no progress bar")
     verify.set_defaults(run=_verify)
 
-    sim = commands.add_parser(
+    sim = command(
         "simulate",
         help="publish a realistic generated shoot to a running ledger (deterministic per seed)",
         description="Publish a generated shoot through the producer SDK to the configured "
@@ -239,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=_simulate)
 
     # -- follow (the live session stream) --
-    fol = commands.add_parser(
+    fol = command(
         "follow",
         help="print a session's events as they happen (the live stream), one line each",
         description="Follow a session through the query endpoint's live stream: its events "
@@ -272,9 +308,43 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run(settings, args))
     except KeyboardInterrupt:
         return 130
-    except LedgerError as error:  # e.g. ./var already in use: say so, no traceback
-        print(f"motionledger: {error}", file=sys.stderr)
+    except (Unavailable, Permanent) as error:  # it cannot run here now: one line, no traceback
+        print(f"motionledger {_name(args)}: {_cannot_run(error, settings)}", file=sys.stderr)
+        return 2
+    except LedgerError as error:
+        print(f"motionledger {_name(args)}: {error}", file=sys.stderr)
         return 1
+
+
+def _name(args: argparse.Namespace) -> str:
+    action = getattr(args, "dead_letters_action", None)
+    return f"{args.command} {action}" if action else str(args.command)
+
+
+def _cannot_run(error: LedgerError, settings: Settings) -> str:
+    """The error in one line, naming what could not be reached (credentials left out)."""
+    detail = str(error) or type(error).__name__
+    if isinstance(error, DatabaseUnavailable):
+        where = _address(settings.database_url) if settings.database_url else "embedded"
+        return f"database unreachable ({where}): {detail}"
+    if isinstance(error, BrokerUnavailable):
+        urls = settings.nats_servers if settings.nats_url else []
+        where = ", ".join(_address(url) for url in urls) or "embedded"
+        return f"broker unreachable ({where}): {detail}"
+    if isinstance(error, Unavailable):
+        return f"unavailable: {detail}"
+    return detail
+
+
+def _address(url: str) -> str:
+    """host:port of a URL, without user or password."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or dict(parse_qsl(parts.query)).get("host", "")
+    return f"{host}:{port}" if port else host or "?"
 
 
 if __name__ == "__main__":

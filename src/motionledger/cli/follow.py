@@ -3,7 +3,9 @@
 Through the query endpoint's live stream (motionledger.follow, standard library only, so it
 runs on a producer-only install): the address from the settings (`make run`'s embedded
 default included), the token from MOTIONLEDGER_API_TOKEN. A readable line per event, or
-with --json one JSON object per line (`{"position": N, "event": <as logged>}`).
+with --json one JSON object per line (`{"position": N, "event": <as logged>}`). It runs
+until stopped, waiting for the ledger when it is away; an unknown session or a refused
+token exits 2.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ async def run_follow(
             else:
                 out.write(line(item).encode() + b"\n")
             out.flush()
-    except FollowRefused as refused:
-        print(f"motionledger: {refused}", file=sys.stderr)
-        return 1
+    except FollowRefused as refused:  # it cannot run: an unknown session, a wrong token
+        print(f"motionledger follow: {refused}", file=sys.stderr)
+        return 2
     return 0

@@ -1,58 +1,26 @@
-"""`motionledger rebuild`: the read tables rebuilt while `serve` runs, with a progress bar."""
+"""`motionledger rebuild`: the read tables rebuilt while `serve` runs, with a progress bar
+(for a person) and a summary (a sentence, or one JSON object with --json)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+import msgspec
+from rich.progress import Progress
 
 from ..errors import InvalidRequest, RebuildBusy
-from ..services.rebuild import rebuild
-
-
-class _Rate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} events/s" if speed else "", style="progress.data.speed")
+from ..services.rebuild import Rebuilt, rebuild
+from .progress import positions_bar, stderr
 
 
 class RichReporter:
-    """A progress bar on stderr: positions done of the head, events/s, ETA."""
+    """The rebuild's phases as a progress bar: positions done of the head, events/s, ETA."""
 
-    def __init__(self, console: Console | None = None) -> None:
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _Rate(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            TimeElapsedColumn(),
-            console=console or Console(stderr=True),
-            transient=False,
-        )
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
         self._task: Any = None
-
-    def __enter__(self) -> RichReporter:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._progress.stop()
 
     def phase(self, description: str, total: int | None, completed: int = 0) -> None:
         if self._task is not None:
@@ -64,18 +32,40 @@ class RichReporter:
             self._progress.advance(self._task, positions)
 
 
-async def run_rebuild(dsn: str, names: Sequence[str], *, chunk: int, quiet: bool) -> int:
+class RebuildSummary(msgspec.Struct, rename="camel"):
+    """What `rebuild --json` prints: one object."""
+
+    names: list[str]
+    position: int  # the log position the swapped-in tables stand at
+    rows: dict[str, int]
+    seconds: float
+    rate: float  # events/s while building
+
+    @classmethod
+    def of(cls, result: Rebuilt) -> RebuildSummary:
+        return cls(
+            list(result.names),
+            result.position,
+            dict(result.rows),
+            round(result.seconds, 3),
+            round(result.rate, 1),
+        )
+
+
+async def run_rebuild(
+    dsn: str, names: Sequence[str], *, chunk: int, quiet: bool, as_json: bool = False
+) -> int:
     """The command: rebuild, show progress, summarise. Exit status 0 once they are live."""
-    console = Console(stderr=True)
+    console = stderr()
     try:
-        if quiet:
-            result = await rebuild(dsn, names, chunk=chunk)
-        else:
-            with RichReporter(console) as reporter:
-                result = await rebuild(dsn, names, reporter=reporter, chunk=chunk)
+        with positions_bar(console, quiet=quiet) as progress:
+            result = await rebuild(dsn, names, reporter=RichReporter(progress), chunk=chunk)
     except (RebuildBusy, InvalidRequest) as error:
         console.print(f"motionledger rebuild: {error}")
         return 1
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(RebuildSummary.of(result)).decode() + "\n")
+        return 0
     rows = ", ".join(f"{name} {count:,}" for name, count in result.rows.items())
     console.print(
         f"rebuilt {', '.join(result.names)} at position {result.position:,} in "

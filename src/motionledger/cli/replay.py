@@ -15,6 +15,8 @@ from ..errors import InvalidRequest
 from ..services.replay import Replayed, replay, verdicts
 from ..settings import Settings
 
+# tries of each broker URL beyond the first (0.5 s apart) before saying it is unreachable
+BROKER_ATTEMPTS: Final = 3
 _WORDS: Final = {
     "logged": "re-judged and logged at position {position}",
     "rejected": "re-judged and rejected again: {reason} (dead letter {new_dead_letter_id})",
@@ -58,7 +60,9 @@ async def run_replay(
         return 2
     conn = await connect(dsn)
     try:
-        client = await broker.connect(_with_broker(settings), name="motionledger-replay")
+        client = await broker.connect(
+            _with_broker(settings), name="motionledger-replay", attempts=BROKER_ATTEMPTS
+        )
         try:
             done = await replay(conn, client.jetstream(), settings, ids=ids, reason=reason)
             done = await verdicts(conn, settings, done, wait_s)

@@ -70,7 +70,8 @@ class FactKeys:
 class Prior:
     """How an eventId was judged before."""
 
-    body: bytes | None  # the canonical body it came with (None: it was not a valid event)
+    # the canonical body it came with; the raw bytes when they were not a valid event
+    body: bytes | None
     rejection: Rejection | None = None  # None: it was logged
     dead_letter_id: int | None = None  # where the rejection is kept (None: not stored yet)
 
@@ -79,9 +80,10 @@ class Prior:
         return self.rejection is None
 
 
-def judge_again(event_id: str, body: bytes, prior: Prior) -> Verdict:
-    """The verdict on an eventId that comes again: the first verdict holds."""
-    if prior.body != body:
+def judge_again(event_id: str, body: bytes | None, prior: Prior) -> Verdict:
+    """The verdict on an eventId that comes again: the first verdict holds. `body`: the
+    canonical body of this copy (its raw bytes when it is not a valid event)."""
+    if prior.body != body or (body is None and prior.rejection is None):
         return Rejection(
             Reason.EVENT_ID_REUSED,
             f"eventId {event_id} was judged before with another body; an eventId names one "

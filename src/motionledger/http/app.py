@@ -14,12 +14,13 @@ from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import metrics
+from .. import __version__, metrics
 from ..services.health import Health
 from .deps import DerivedModel, LiveModel, ReadModel, WriteModel, providers
+from .docs import SwaggerDocs
 from .errors import EXCEPTION_HANDLERS
 from .health import ROUTES as HEALTH_ROUTES
-from .openapi import OpenAPIJson
+from .openapi import COMPONENTS, DESCRIPTION, OpenAPIJson
 from .routes import production_router
 
 _SLASHES = re.compile(r"/{2,}")
@@ -112,11 +113,12 @@ def create_app(
         },
         openapi_config=OpenAPIConfig(
             title="motionledger",
-            version="1",
-            description="Production ledger for AI-directed multicam shoots",
+            version=__version__,
+            description=DESCRIPTION,
+            components=COMPONENTS,
             path="/schema",
-            # the document itself (others, e.g. a docs page, may come beside it)
-            render_plugins=[OpenAPIJson()],
+            # the document at /schema/openapi.json; the docs page (offline) at /schema
+            render_plugins=[OpenAPIJson(), SwaggerDocs()],
         ),
         request_max_body_size=max_body_bytes,
         debug=debug,

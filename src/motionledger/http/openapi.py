@@ -10,12 +10,15 @@ import msgspec
 from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import (
+    Components,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     Operation,
     RequestBody,
     Schema,
+    SecurityRequirement,
+    SecurityScheme,
 )
 from litestar.openapi.spec.enums import OpenAPIType
 
@@ -35,6 +38,27 @@ def _inline(schema: Any, defs: dict[str, Any]) -> Any:
 
 
 JSON_VALUE_REF: Final = "#/components/schemas/JsonValue"
+
+# The bearer token of MOTIONLEDGER_API_TOKEN: declared once, required by /production/* only
+# (the probes and /metrics stay open), so a docs page's "Authorize" sends it.
+BEARER: Final = "bearer"
+COMPONENTS: Final = Components(
+    security_schemes={
+        BEARER: SecurityScheme(
+            type="http",
+            scheme="bearer",
+            description="MOTIONLEDGER_API_TOKEN; needed only when the server sets it",
+        )
+    }
+)
+NEEDS_TOKEN: Final[list[SecurityRequirement]] = [{BEARER: []}]
+DESCRIPTION: Final = (
+    'Production ledger for AI-directed multicam shoots. Every answer is `{"ok": true, '
+    '"result": ...}` or `{"ok": false, "error": {"code", "message"}}`.\n\n'
+    "A bearer token is needed only when the server sets MOTIONLEDGER_API_TOKEN: then every "
+    '/production request needs `Authorization: Bearer <token>` ("Authorize" on this page). '
+    "/healthz, /readyz and /metrics are always open."
+)
 
 
 def json_schema(tp: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from litestar import Router
 
 from .derived import DERIVED_ROUTES
 from .live import LIVE_ROUTES
+from .openapi import NEEDS_TOKEN
 from .reads import READ_ROUTES
 from .writes import WRITE_ROUTES
 
@@ -17,4 +18,5 @@ def production_router() -> Router:
         path="/production",
         route_handlers=[*READ_ROUTES, *DERIVED_ROUTES, *WRITE_ROUTES, *LIVE_ROUTES],
         tags=["production"],
+        security=NEEDS_TOKEN,
     )

@@ -60,8 +60,8 @@ from .wire import (
     Ack,
     EventIdReused,
     EventLike,
+    InFlight,
     InvalidEvent,
-    Pending,
     Prepared,
     ProducerStats,
     PublishError,
@@ -95,7 +95,7 @@ class Producer:
         self._fence_enabled = fence
         self._fast: FastPath | None = FastPath(client, self) if fast_path else None
         self._js: JetStreamContext | None = None
-        self._pending: dict[int, Pending] = {}  # insertion order = send order
+        self._pending: dict[int, InFlight] = {}  # insertion order = send order
         self._tokens = itertools.count(1)
         self._sent = SentBodies()
         self._sweeper: asyncio.Task[None] | None = None
@@ -240,7 +240,7 @@ class Producer:
     async def _start(self, prepared: Prepared) -> asyncio.Future[Ack]:
         now = time.monotonic()
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-        pending = Pending(
+        pending = InFlight(
             next(self._tokens),
             prepared,
             future,
@@ -255,13 +255,13 @@ class Producer:
         await self._write(pending)
         return future
 
-    async def _write(self, pending: Pending) -> None:
+    async def _write(self, pending: InFlight) -> None:
         if self._fast is not None:
             await self._fast.write(pending)
         elif pending.task is None:
             pending.task = asyncio.ensure_future(self._request(pending))
 
-    async def _request(self, pending: Pending) -> None:
+    async def _request(self, pending: InFlight) -> None:
         """The public-API path: one JetStream publish request, its outcome settled here."""
         prepared = pending.prepared
         assert self._js is not None
@@ -289,10 +289,10 @@ class Producer:
             pending.task = None
 
     # -- outcomes (both paths) ------------------------------------------------------------
-    def pending(self, token: int) -> Pending | None:
+    def pending(self, token: int) -> InFlight | None:
         return self._pending.get(token)
 
-    def acknowledged(self, pending: Pending, stream: str, seq: int, duplicate: bool) -> None:
+    def acknowledged(self, pending: InFlight, stream: str, seq: int, duplicate: bool) -> None:
         if pending.token not in self._pending:
             return  # an earlier attempt's ack of something already settled
         unverified = False
@@ -322,22 +322,22 @@ class Producer:
         self._settle(pending)
         pending.future.set_result(Ack(stream, seq, duplicate, unverified))
 
-    def refused(self, pending: Pending, description: str) -> None:
+    def refused(self, pending: InFlight, description: str) -> None:
         self.fail(pending, PublishError(f"stream refused the event: {description}"))
 
-    def retry_later(self, pending: Pending, *, backoff: bool = True) -> None:
+    def retry_later(self, pending: InFlight, *, backoff: bool = True) -> None:
         """Send again once the sweeper gets to it (after a backoff, or at once)."""
         delay = min(2.0, 0.05 * float(2 ** min(pending.attempts, 6))) if backoff else 0.0
         pending.resend_at = time.monotonic() + delay
 
-    def _settle(self, pending: Pending) -> None:
+    def _settle(self, pending: InFlight) -> None:
         del self._pending[pending.token]
         if len(self._pending) < self._window:
             self._room.set()
         if not self._pending:
             self._idle.set()
 
-    def fail(self, pending: Pending, error: Exception) -> None:
+    def fail(self, pending: InFlight, error: Exception) -> None:
         if pending.token in self._pending:
             self._settle(pending)
         if pending.task is not None and pending.task is not asyncio.current_task():

@@ -50,7 +50,9 @@ class Ack(msgspec.Struct, frozen=True):
     unverified: bool = False
 
 
-class ApiError(msgspec.Struct):
+class JetStreamApiError(msgspec.Struct):
+    """The `error` of a JetStream API reply (e.g. a publish the stream refused)."""
+
     code: int = 0
     err_code: int = 0
     description: str = ""
@@ -60,7 +62,7 @@ class Reply(msgspec.Struct):
     stream: str = ""
     seq: int = 0
     duplicate: bool = False
-    error: ApiError | None = None
+    error: JetStreamApiError | None = None
 
 
 REPLY: Final = msgspec.json.Decoder(Reply)
@@ -73,7 +75,9 @@ def make_event(cls: type[E], **fields: Any) -> E:
 
 
 @dataclass(slots=True)
-class Pending:
+class InFlight:
+    """A publish sent (or about to be) and not yet settled: acknowledged, refused or failed."""
+
     token: int
     prepared: Prepared
     future: asyncio.Future[Ack]

@@ -37,8 +37,10 @@ from ..errors import (
     BrokerUnavailable,
     DatabaseUnavailable,
     OutOfStep,
+    Permanent,
     PullBroken,
     StorageRefused,
+    Unavailable,
 )
 from ..settings import Settings
 from .judging import Batcher, Judged
@@ -158,6 +160,11 @@ class Ingestor:
                 await self._worker.backoff.sleep(stop)
             except (DatabaseUnavailable, OutOfStep):
                 raise  # the worker loop reconnects and takes the lease again
+            except (Unavailable, Permanent) as error:  # contention, a privilege: no bug
+                self.progress.last_error = f"{type(error).__name__}: {error}"[:500]
+                metrics.INGEST_RESTARTS.labels("database").inc()
+                log.warning("ingest_restart", cause=type(error).__name__, error=str(error))
+                await self._worker.backoff.sleep(stop)
             except Exception as error:
                 # a bug, not an outage: say so loudly, then start over from the checkpoint
                 self.progress.last_error = f"error: {error!r}"[:500]
@@ -189,6 +196,7 @@ class Ingestor:
         self._head = head
         metrics.LOG_HEAD.set(head.position)
         metrics.STREAM_SEQUENCE.set(state.stream_seq)
+        self.progress.committed(state.stream_seq)  # resumed: the stall counts from here
         await self._puller.open(state.stream_seq + 1, position.first_seq)
         self.ingesting = True
         log.info(

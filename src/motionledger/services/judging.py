@@ -11,9 +11,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, cast
-
-import msgspec
+from typing import Final, cast
 
 from .. import logs
 from ..adapters.nats.puller import RawMessage
@@ -33,6 +31,7 @@ from ..domain.judge import (
     judge_and_learn,
 )
 from ..domain.reasons import STATE_REASONS, Rejection, unprocessable
+from .dead_letter_rows import dead_letter, identity
 from .memory import JudgeMemory
 
 log = logs.get(__name__)
@@ -49,37 +48,6 @@ _REPLAY_MARK: Final = REPLAY_HEADER.encode()
 ACCEPTED: Final = "accepted"
 DUPLICATED: Final = "duplicate"
 REJECTED: Final = "rejected"
-
-
-class _Identity(msgspec.Struct, rename="camel"):
-    """What a rejected body may still tell about itself, for finding it among dead letters."""
-
-    type: Any = None
-    event_id: Any = None
-    session_id: Any = None
-
-
-_IDENTITY: Final = msgspec.json.Decoder(_Identity)
-_HEADERS: Final = msgspec.json.Encoder()
-
-
-def _storable(text: str) -> str:
-    """PostgreSQL text cannot hold U+0000, nor the driver encode a lone surrogate; a dead
-    letter's descriptive columns must never be what keeps it out (the raw bytes stay exact
-    in `raw`)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\ufffd")
-
-
-def _short_str(value: Any) -> str | None:
-    return _storable(value[:128]) if isinstance(value, str) else None
-
-
-def _identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
-    try:
-        found = _IDENTITY.decode(raw)
-    except Exception:  # best effort: nothing about the body may keep its dead letter out
-        return None, None, None
-    return _short_str(found.event_id), _short_str(found.session_id), _short_str(found.type)
 
 
 def _lane_of(subject: str) -> str:
@@ -108,6 +76,26 @@ def _unprocessable(step: str, error: Exception) -> Rejection:
         raise error  # the machine, not the message: retried from the checkpoint
     log.exception("message_unprocessable", step=step, error=repr(error)[:500])
     return unprocessable(step, error)
+
+
+_LOGGED: Final = Prior(None)  # a stand-in: "logged", for the replay test above
+
+
+def _early_verdict(
+    rejection: Rejection, readable: tuple[str, bytes | None] | None, known: Knowledge
+) -> Verdict | Rejection:
+    """The verdict on a message rejected before judging: its own rejection, unless its
+    eventId was judged before (then the first verdict holds); either way what follows in
+    the batch is held to it."""
+    if readable is None:
+        return rejection
+    event_id, body = readable
+    logged = known.logged.get(event_id)
+    prior = Prior(logged) if logged is not None else known.priors.get(event_id)
+    if prior is not None:
+        return judge_again(event_id, body, prior)
+    known.priors[event_id] = Prior(body, rejection)
+    return rejection
 
 
 @dataclass(slots=True)
@@ -190,23 +178,34 @@ class Batcher:
     ) -> Judged:
         decoded: list[tuple[RawMessage, Decoded | Rejection]] = []
         keys = FactKeys()
-        ids: set[str] = set()  # of the events to judge
+        ids: set[str] = set()  # eventIds of the batch (judged, or rejected and readable)
         claims: list[tuple[RawMessage, Decoded]] = []  # those that say they are replays
+        # messages rejected before judging (not an event, wrong subject, a forced verdict)
+        # whose eventId can be read: (eventId, its canonical body, or its raw bytes when it
+        # is not an event); their verdict is the eventId's first too, and binds what follows
+        early: dict[int, tuple[str, bytes | None]] = {}
         for message in messages:
             if message.seq in self.skip:
                 continue
             try:
                 outcome = decode_event(message.data, self.max_event_bytes)
                 if isinstance(outcome, Decoded):
+                    event_id = outcome.event.event_id
+                    ids.add(event_id)
                     forced = self.forced.get(message.seq)
                     wrong_subject = check_subject(outcome.event, message.subject, self.root)
                     if forced is not None or wrong_subject is not None:
+                        early[len(decoded)] = (event_id, outcome.body)
                         outcome = forced or wrong_subject  # type: ignore[assignment]
                     else:
                         keys.add(outcome.event)
-                        ids.add(outcome.event.event_id)
                         if _REPLAY_MARK in message.headers:
                             claims.append((message, outcome))
+                else:
+                    readable = identity(message.data)[0]
+                    if readable is not None:
+                        early[len(decoded)] = (readable, message.data)
+                        ids.add(readable)
             except Exception as error:  # nothing was learned from it yet
                 outcome = _unprocessable("decoding", error)
             decoded.append((message, outcome))
@@ -231,33 +230,26 @@ class Batcher:
         replays = await self._replays(claims) if claims else set()
 
         verdicts: list[Verdict | Rejection] = []
-        suspects: dict[str, list[int]] = {}  # state rejections of eventIds not looked up
+        suspects: set[str] = set()  # state rejections of eventIds not looked up
         for index, (message, d) in enumerate(decoded):
             if not isinstance(d, Decoded):
-                verdicts.append(d)
+                verdicts.append(_early_verdict(d, early.get(index), known))
                 continue
             try:
                 replay = message.seq in replays
                 verdict = judge_and_learn(d.event, known, d.body, replay=replay)
             except Exception as error:
                 raise _Quarantine(message.seq, "judging", error) from error
-            if verdict is not ACCEPT and isinstance(verdict, Rejection):
-                event_id = d.event.event_id
-                if verdict.reason in STATE_REASONS and event_id not in asked:
-                    suspects.setdefault(event_id, []).append(index)
+            if (
+                verdict is not ACCEPT
+                and isinstance(verdict, Rejection)
+                and verdict.reason in STATE_REASONS
+                and d.event.event_id not in asked
+            ):
+                suspects.add(d.event.event_id)
             verdicts.append(verdict)
-        # A state rejection may really be an eventId judged long ago, beyond the memory:
-        # whatever the ledger's state says now, the first verdict holds (every copy of it
-        # in this batch: a later one was judged by the earlier one's rejection).
         if suspects:
-            earlier = await self._priors(set(suspects))
-            for event_id, prior in earlier.items():
-                known.priors[event_id] = prior
-                for index in suspects[event_id]:
-                    message, d = decoded[index]
-                    if message.seq in replays and not prior.logged:
-                        continue  # a replay is judged afresh: its state rejection stands
-                    verdicts[index] = judge_again(event_id, cast(Decoded, d).body, prior)
+            await self._judged_long_ago(suspects, decoded, early, verdicts, replays, known)
         judged = self._rows(decoded, verdicts, stream, epoch, from_seq, messages, head, recorded_at)
         write = judged.write
         write.fresh_ids = judged.accepted_ids
@@ -265,8 +257,40 @@ class Batcher:
             write.fresh_ids = [r.event_id for r in write.events if r.stream_seq not in replays]
         self.uncommitted[write.to_seq] = known
         self.memory.absorb(known)  # once no row failed: facts learned from a failed one are void
+        if len(self.memory.priors):  # a Prior remembered may be stale now it is logged
+            self.memory.priors.discard_all(known.logged.keys())
         await asyncio.sleep(0)
         return judged
+
+    async def _judged_long_ago(
+        self,
+        suspects: set[str],
+        decoded: list[tuple[RawMessage, Decoded | Rejection]],
+        early: dict[int, tuple[str, bytes | None]],
+        verdicts: list[Verdict | Rejection],
+        replays: set[int],
+        known: Knowledge,
+    ) -> None:
+        """A state rejection may really be an eventId judged long ago, beyond the memory:
+        whatever the ledger's state says now, the first verdict holds — for every copy of
+        it in this batch, in order (a later copy was judged by the earlier one's verdict)."""
+        earlier = await self._priors(suspects)
+        if not earlier:
+            return
+        known.priors.update(earlier)
+        for index, (message, d) in enumerate(decoded):
+            body: bytes | None
+            if isinstance(d, Decoded):
+                event_id, body = d.event.event_id, d.body
+                if message.seq in replays and not earlier.get(event_id, _LOGGED).logged:
+                    continue  # a replay is judged afresh: its own verdict stands
+            elif index in early:
+                event_id, body = early[index]
+            else:
+                continue
+            prior = earlier.get(event_id)
+            if prior is not None:
+                verdicts[index] = judge_again(event_id, body, prior)
 
     async def _priors(self, event_ids: set[str]) -> dict[str, Prior]:
         """How these eventIds were judged before: from memory, else one look-up."""
@@ -363,47 +387,10 @@ class Batcher:
                 judged.other_counts[(lane, kind, DUPLICATED)] += 1
             else:
                 assert isinstance(verdict, Rejection)
-                dead.append(self._dead_letter(message, outcome, verdict, epoch, recorded_at))
+                dead.append(dead_letter(message, outcome, verdict, epoch, recorded_at))
                 judged.other_counts[(lane, kind, REJECTED)] += 1
                 judged.reasons[verdict.reason.value] += 1
         judged.write.duplicates = duplicates
         judged.write.head = position
         judged.head = Head(position, last_hash)
         return judged
-
-    @staticmethod
-    def _dead_letter(
-        message: RawMessage,
-        outcome: Decoded | Rejection,
-        verdict: Rejection,
-        epoch: int,
-        recorded_at: datetime,
-    ) -> DeadLetterRow:
-        event_id: str | None
-        session_id: str | None
-        kind: str | None
-        if isinstance(outcome, Decoded):
-            event = outcome.event
-            event_id, session_id, kind = event.event_id, event.session_id, event.type_name
-        else:
-            event_id, session_id, kind = _identity(message.data)
-        headers = {
-            _storable(name): [_storable(v) for v in values]
-            for name, values in message.header_map().items()
-        }
-        return DeadLetterRow(
-            subject=_storable(message.subject),
-            headers=_HEADERS.encode(headers),
-            raw=message.data,
-            reason=verdict.reason.value,
-            detail=_storable(verdict.detail),
-            field=None if verdict.field is None else _storable(verdict.field),
-            event_id=event_id,
-            session_id=session_id,
-            type=kind,
-            received_at=datetime.fromtimestamp(message.published_ns / 1e9, UTC),
-            recorded_at=recorded_at,
-            stream_epoch=epoch,
-            stream_seq=message.seq,
-            repeat_of=verdict.repeat_of,
-        )

@@ -54,6 +54,12 @@ class Recent(Generic[K, V]):
         self._young.update(dict.fromkeys(keys, value))
         self._rotate_if_full()
 
+    def discard_all(self, keys: Iterable[K]) -> None:
+        """Forget these keys (a fact about them changed: only the log could say so)."""
+        for key in keys:
+            self._young.pop(key, None)
+            self._old.pop(key, None)
+
     def present(self, keys: set[K]) -> set[K]:
         """Which of `keys` are remembered (without promoting them)."""
         return (keys & self._young.keys()) | (keys & self._old.keys())

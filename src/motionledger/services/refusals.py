@@ -40,7 +40,21 @@ class Refusals:
         )
         if isinstance(refusal, DuplicateEventId | JudgedBefore):
             # an eventId judged long ago, beyond the judge's memory: its first verdict holds
-            await self._remember_priors(conn, judged.accepted_ids)
+            if await self._remember_priors(conn, judged.accepted_ids):
+                return
+            # Nothing in the log says so: the verdict the guard saw is in this very batch (a
+            # dead letter of the same eventId). The judge holds copies to an earlier one's
+            # verdict; should one slip by, it is a conflict, never a retry of the same batch.
+            rejected = {row.event_id for row in write.dead_letters if row.event_id}
+            for row in write.events:
+                if row.event_id in rejected:
+                    batcher.forced[row.stream_seq] = Rejection(
+                        Reason.EVENT_ID_REUSED,
+                        f"eventId {row.event_id} was rejected in the same batch",
+                        "eventId",
+                    )
+            if not rejected & {row.event_id for row in write.events}:
+                raise refusal
             return
         if isinstance(refusal, StaleFact):
             return  # the facts will be looked up afresh
@@ -62,10 +76,12 @@ class Refusals:
         if not refused and not unstorable:
             raise refusal  # not the data: the caller starts over from the checkpoint
 
-    async def _remember_priors(self, conn: Connection, event_ids: list[str]) -> None:
-        """Teach the judge how these eventIds were judged before (the retry then sees it)."""
+    async def _remember_priors(self, conn: Connection, event_ids: list[str]) -> bool:
+        """Teach the judge how these eventIds were judged before (the retry then sees it);
+        False when the log knows none of them."""
         batcher = self._batcher
         found = await ledger.priors(conn, event_ids, batcher.max_event_bytes)
         for event_id, prior in found.items():
             batcher.memory.priors.put(event_id, prior)
             batcher.memory.event_ids.put(event_id, True)
+        return bool(found)

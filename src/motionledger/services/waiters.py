@@ -24,6 +24,7 @@ from .. import logs
 from ..adapters.postgres.database import Connection, is_open
 from ..adapters.postgres.decisions import (
     Awaited,
+    Decision,
     committed_seq,
     decisions,
     listen,
@@ -49,6 +50,9 @@ class Outcome:
     reason: str | None = None
     detail: str | None = None
     event: Event | None = None
+    # the log row is another copy's: this one was judged a duplicate of it (the writer
+    # holds that copy to its own request)
+    other_copy: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -64,6 +68,19 @@ class LogFollower(Protocol):
     def heard(self, head: int | None) -> None:
         """The log's head is now `head`; None: notices may have been missed (the listener
         just started listening), find the head another way."""
+
+
+def _outcome(decision: Decision) -> Outcome | None:
+    """This copy's verdict, once there is one to answer with (None: not yet)."""
+    if decision.reason is not None:  # its own dead letter
+        return Outcome(reason=decision.reason, detail=decision.detail)
+    if decision.position is None or not decision.visible:
+        return None
+    if not decision.other_copy:
+        return Outcome(position=decision.position)
+    if decision.judged:  # no dead letter of its own once judged: a duplicate of that copy
+        return Outcome(position=decision.position, other_copy=True)
+    return None  # another copy is logged; this one is still to be judged
 
 
 @dataclass(slots=True)
@@ -200,18 +217,14 @@ class Waiters:
         if not waiting:
             return
         settled: set[int] = set()
-        for index, position, visible, reason, detail in await decisions(
-            conn, [w.awaited for w in waiting]
-        ):
-            waiter = waiting[index]
+        for decision in await decisions(conn, self._stream, [w.awaited for w in waiting]):
+            waiter = waiting[decision.asked]
+            outcome = _outcome(decision)
             if waiter.future.done():
-                settled.add(index)
-            elif reason is not None:
-                waiter.future.set_result(Outcome(reason=reason, detail=detail))
-                settled.add(index)
-            elif position is not None and visible:
-                waiter.future.set_result(Outcome(position=position))
-                settled.add(index)
+                settled.add(decision.asked)
+            elif outcome is not None:
+                waiter.future.set_result(outcome)
+                settled.add(decision.asked)
         done = {id(waiting[i]) for i in settled}
         self._pending = [w for w in self._pending if id(w) not in done]
 

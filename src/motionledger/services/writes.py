@@ -4,18 +4,17 @@ like any producer, and wait (event-driven, see `services.waiters`) for the verdi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 import msgspec
 from nats.aio.client import Client
-from nats.js.api import PubAck
 
 from .. import logs
 from ..adapters.nats import broker
-from ..adapters.nats.errors import BROKER_FAILURES
 from ..adapters.postgres import ledger
 from ..adapters.postgres.database import Pool
 from ..domain.decoding import Decoded, decode_event, too_large
@@ -29,7 +28,6 @@ from ..settings import Settings
 from .waiters import Outcome, Waiters
 
 log = logs.get(__name__)
-PUBLISH_TIMEOUT_S: Final = 5.0
 _ENCODER: Final = msgspec.json.Encoder()
 _NO_SEQUENCE: Final = -1  # a waiter for an event already logged: no dead letter to look for
 
@@ -52,7 +50,8 @@ def _as_logged(submission: Submission, prior: Prior) -> Event:
     event = submission.event
     logged: Event | None = None
     if prior.body is not None:
-        logged = DECODER.decode(prior.body)
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            logged = DECODER.decode(prior.body)  # raw bytes that were not an event: none
     if logged is None or not same_request(event, logged, submission.filled):
         raise Conflict(
             "event_id_reused",
@@ -150,22 +149,28 @@ class WriteService:
                 futures.append(asyncio.get_running_loop().create_future())  # set below
             else:
                 futures.append(self._again(submission, prior))
+        root = self._settings.subject_root
+        outgoing = [
+            broker.Outgoing(subject_for(root, events[i]), bodies[i], events[i].event_id)
+            for i in fresh
+        ]
         try:
-            acks = await self._publish_in_order(
-                [events[i] for i in fresh], [bodies[i] for i in fresh]
-            )
-        except BROKER_FAILURES as error:
+            acks = await broker.publish_in_order(self._js, self._settings.stream, outgoing)
+        except BrokerUnavailable as error:
             log.warning("write_publish_failed", error=str(error) or repr(error))
-            raise BrokerUnavailable(f"the broker did not take the event: {error!r}") from error
-        doubled: list[int] = []  # the broker had this Nats-Msg-Id already: its first copy's
+            raise BrokerUnavailable(f"the broker did not take the event: {error}") from error
+        doubled: set[int] = set()  # the broker had this Nats-Msg-Id already: its first copy's
         for index, ack in zip(fresh, acks, strict=True):
             event = events[index]
             futures[index] = self._waiters.watch(event.event_id, ack.seq, _projection(event))
             if ack.duplicate:
-                doubled.append(index)
+                doubled.add(index)
         outcomes = await self._waiters.wait_all(futures, self._budget_s)
+        # answered by another copy's log row (the broker's, or a later duplicate): hold it
+        # to this request before answering with it
+        doubled |= {i for i in fresh if (o := outcomes[i]) is not None and o.other_copy}
         if doubled:
-            await self._check_doubled(submissions, outcomes, doubled)
+            await self._check_doubled(submissions, outcomes, sorted(doubled))
         return outcomes
 
     async def _judged_before(self, submissions: Sequence[Submission]) -> dict[str, Prior]:
@@ -208,25 +213,3 @@ class WriteService:
             outcome = outcomes[index]
             if outcome is not None and prior.rejection is None:
                 outcomes[index] = replace(outcome, event=logged)
-
-    async def _publish_in_order(self, events: Sequence[Event], bodies: list[bytes]) -> list[PubAck]:
-        publishes = [self._publish(e, b) for e, b in zip(events, bodies, strict=True)]
-        try:
-            # The first alone: nats-py sets up its reply subscription on a client's first
-            # request, and may yield doing so. After that, publishes issued together are
-            # written to the socket in the order issued: the stream keeps the batch's order.
-            acks = [await publishes[0]] if publishes else []
-        except BaseException:
-            for unsent in publishes[1:]:
-                unsent.close()
-            raise
-        return acks + list(await asyncio.gather(*publishes[1:]))
-
-    def _publish(self, event: Event, body: bytes) -> Coroutine[Any, Any, PubAck]:
-        return self._js.publish(
-            subject_for(self._settings.subject_root, event),
-            body,
-            timeout=PUBLISH_TIMEOUT_S,
-            stream=self._settings.stream,
-            headers={"Nats-Msg-Id": event.event_id},
-        )

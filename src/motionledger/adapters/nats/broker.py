@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as with_changes
-from typing import Any
+from typing import Any, Final, NamedTuple
 
 import nats
 from nats.aio.client import Client
@@ -171,12 +172,18 @@ async def connect(
     *,
     name: str = "motionledger",
     on_reconnect: Callable[[], Awaitable[None]] | None = None,
+    attempts: int | None = None,
 ) -> Client:
-    """A connection that never gives up reconnecting; health is reported, not fatal."""
+    """A connection that never gives up reconnecting; health is reported, not fatal.
+
+    With `attempts` (a one-shot command), each server is tried that many times more, then
+    `BrokerUnavailable` says why, once: the tries are not logged one by one."""
+    quiet = attempts is not None
 
     async def disconnected() -> None:
         metrics.BROKER_UP.set(0)
-        log.warning("broker_disconnected")
+        if not quiet:
+            log.warning("broker_disconnected")
 
     async def reconnected() -> None:
         metrics.BROKER_UP.set(1)
@@ -188,11 +195,12 @@ async def connect(
             await on_reconnect()
 
     async def error(exc: Exception) -> None:
-        log.warning("broker_error", error=str(exc) or type(exc).__name__)
+        if not quiet:
+            log.warning("broker_error", error=str(exc) or type(exc).__name__)
 
     options: dict[str, Any] = {
         "name": name,
-        "max_reconnect_attempts": -1,
+        "max_reconnect_attempts": -1 if attempts is None else attempts,
         "reconnect_time_wait": 0.5,
         "connect_timeout": 2,
         "ping_interval": 5,
@@ -243,3 +251,50 @@ async def publish_raw(
     """Publish bytes as they are; the stream sequence they got."""
     ack = await js.publish(subject, data, stream=stream, headers=headers)
     return int(ack.seq)
+
+
+class Outgoing(NamedTuple):
+    """A message to publish: its subject, its body, and its Nats-Msg-Id."""
+
+    subject: str
+    body: bytes
+    msg_id: str
+
+
+class Published(NamedTuple):
+    """Where the stream put a message; `duplicate`: the broker had its Nats-Msg-Id already
+    (within its duplicate window) and `seq` is that first copy's."""
+
+    seq: int
+    duplicate: bool
+
+
+PUBLISH_TIMEOUT_S: Final = 5.0
+
+
+@translating
+async def publish_in_order(
+    js: JetStreamContext, stream: str, messages: Sequence[Outgoing]
+) -> list[Published]:
+    """Publish, the stream keeping the given order, each acknowledged; many in flight."""
+    publishes = [
+        js.publish(
+            m.subject,
+            m.body,
+            timeout=PUBLISH_TIMEOUT_S,
+            stream=stream,
+            headers={"Nats-Msg-Id": m.msg_id},
+        )
+        for m in messages
+    ]
+    try:
+        # The first alone: nats-py sets up its reply subscription on a client's first
+        # request, and may yield doing so. After that, publishes issued together are
+        # written to the socket in the order issued: the stream keeps the batch's order.
+        acks = [await publishes[0]] if publishes else []
+    except BaseException:
+        for unsent in publishes[1:]:
+            unsent.close()
+        raise
+    acks += await asyncio.gather(*publishes[1:])
+    return [Published(int(ack.seq), bool(ack.duplicate)) for ack in acks]

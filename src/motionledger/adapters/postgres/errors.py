@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Final
 
 import asyncpg
+from asyncpg.exceptions._base import DataError as _CLIENT_DATA_ERROR
 
 from ...errors import (
     Contended,
@@ -47,22 +48,16 @@ _CREATIONS: Final = frozenset(
 _DUPLICATE_EVENT_ID: Final = "events_event_id_key"
 _CHECKPOINT_MOVED: Final = "MLCKP"  # raised by ledger.advance_checkpoint
 _JUDGED_BEFORE: Final = "MLJDG"  # raised by ledger.assert_unjudged
+# What a refusal means is decided by its SQLSTATE class: only the data's own fault (data
+# exceptions, integrity constraints, program limits such as a row too big) is a refusal of
+# the data — anything else (a full disk, no memory, a read-only standby after a failover, an
+# I/O or internal error) is the database being unable to take it now, and must be retried,
+# never dead-lettered: a message refused for the server's trouble would be lost for good.
+_DATA_CLASSES: Final = frozenset({"22", "23", "54"})
+_CONTENDED_STATES: Final = frozenset({"55P03"})  # lock_not_available
+_CONTENDED_CLASSES: Final = frozenset({"40"})  # deadlock, serialization failure
 # Nothing a retry changes: privileges, a missing object, a wrong password or database name.
-_PERMANENT: Final = (
-    asyncpg.InsufficientPrivilegeError,
-    asyncpg.InvalidPasswordError,
-    asyncpg.InvalidAuthorizationSpecificationError,
-    asyncpg.InvalidCatalogNameError,
-)
-
-
-# Transient contention: a lock not granted within lock_timeout, a deadlock, a serialization
-# failure. The same statement may succeed when tried again.
-_CONTENDED: Final = (
-    asyncpg.LockNotAvailableError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-)
+_PERMANENT_CLASSES: Final = frozenset({"28", "3D", "42"})
 
 
 def said(error: BaseException) -> str:
@@ -74,19 +69,24 @@ def translate(error: BaseException) -> LedgerError | None:
     """The ledger's name for a driver error, or None when it is not one of the driver's."""
     if isinstance(error, LedgerError):
         return error
-    if isinstance(error, _PERMANENT):
-        return Permanent(said(error))
+    if isinstance(error, _CLIENT_DATA_ERROR):  # the driver's own: a value it cannot encode
+        return StorageRefused(said(error))
     if isinstance(error, CONNECTION_LOST):
         return DatabaseUnavailable(str(error) or type(error).__name__)
     if not isinstance(error, asyncpg.PostgresError):
         return None
-    if isinstance(error, _CONTENDED):
-        return Contended(said(error))
-    sqlstate = getattr(error, "sqlstate", None)
+    sqlstate = str(getattr(error, "sqlstate", None) or "")
     if sqlstate == _CHECKPOINT_MOVED:
         return OutOfStep(str(error))
     if sqlstate == _JUDGED_BEFORE:
         return JudgedBefore(said(error))
+    kind = sqlstate[:2]
+    if sqlstate in _CONTENDED_STATES or kind in _CONTENDED_CLASSES:
+        return Contended(said(error))
+    if kind in _PERMANENT_CLASSES:
+        return Permanent(said(error))
+    if kind not in _DATA_CLASSES:  # the server's trouble, not the data's: try again later
+        return DatabaseUnavailable(said(error))
     constraint = getattr(error, "constraint_name", None)
     if constraint == _DUPLICATE_EVENT_ID:
         return DuplicateEventId(said(error), constraint=constraint)

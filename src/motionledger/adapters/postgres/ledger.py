@@ -352,10 +352,16 @@ async def priors(
             # jsonb gives back the canonical body the chain was hashed over, keys aside
             found[event_id] = Prior(canonical_json(msgspec.json.decode(body)))
         elif event_id not in found:
-            decoded = decode_event(bytes(raw), max_event_bytes)
-            canonical = decoded.body if isinstance(decoded, Decoded) else None
+            raw = bytes(raw)
+            try:
+                decoded = decode_event(raw, max_event_bytes)
+            except Exception:  # bytes the judge quarantined: not an event, whatever it says
+                decoded = None
+            # an event's canonical body; bytes that are not one, as they came (a copy is the
+            # same only when its bytes are)
+            body = decoded.body if isinstance(decoded, Decoded) else raw
             rejection = Rejection(Reason(reason), detail, field_)
-            found[event_id] = Prior(canonical, rejection, dead_letter)
+            found[event_id] = Prior(body, rejection, dead_letter)
     return found
 
 
