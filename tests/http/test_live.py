@@ -133,7 +133,7 @@ async def test_the_token_applies_to_the_stream(serve_api: ServeApi) -> None:
         refused = await follow(url, "S", done=lambda _: True)
         assert (refused.status, refused.error["error"]["code"]) == (401, "unauthorized")
         allowed = await follow(
-            url, "S", done=lambda _: True, headers={"Authorization": "Bearer t0ken"}
+            url, "S", done=lambda s: len(s.events) == 1, headers={"Authorization": "Bearer t0ken"}
         )
         assert [e.type for e in allowed.events] == ["session.started"]
 
