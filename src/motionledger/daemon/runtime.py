@@ -11,6 +11,7 @@ from nats.aio.client import Client
 
 from .. import metrics
 from ..adapters.nats import broker
+from ..adapters.postgres import ledger
 from ..adapters.postgres import projections as pg
 from ..adapters.postgres.database import Pool, ping
 from ..errors import LedgerError, Unavailable
@@ -45,7 +46,9 @@ class Services:
     def build(cls, settings: Settings, pool: Pool, client: Client) -> Services:
         dsn = settings.database_url or ""
         waiters = Waiters(dsn, settings.stream)
-        positions = Positions(waiters, settings.write_wait_ms)
+        positions = Positions(
+            waiters, settings.write_wait_ms, log_head=lambda: ledger.log_head(pool)
+        )
         projector = Projector(dsn, on_projected=lambda _: waiters.poke())
         services = cls(
             ingestor=Ingestor(settings, pool, client),

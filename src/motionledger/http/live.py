@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 from litestar import get
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Schema
-from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import HeaderParameter, Parameter
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -26,8 +24,6 @@ from ..adapters.postgres.live import LoggedEvent
 from ..errors import LedgerError
 from ..services.live import Follower
 from .deps import Live
-from .envelope import JSON, Failure
-from .openapi import json_schema
 from .params import MAX_POSITION, SessionId
 
 log = logs.get(__name__)
@@ -108,46 +104,6 @@ class EventStream:
 
 
 # One event of the stream, as OpenAPI before 3.2 describes an event stream's items.
-_EVENT: Final = Schema(
-    type=OpenAPIType.OBJECT,
-    properties={
-        "id": Schema(type=OpenAPIType.STRING, pattern="^[0-9]+$", description="log position"),
-        "event": Schema(type=OpenAPIType.STRING, description="the event's type"),
-        "data": Schema(
-            type=OpenAPIType.STRING,
-            content_media_type="application/json",
-            description="the event as logged: its JSON, with type and eventId",
-        ),
-    },
-    required=["id", "event", "data"],
-)
-
-
-@dataclass
-class _Documented(Operation):
-    """200 is the event stream; errors are the envelope's."""
-
-    def __post_init__(self) -> None:
-        schema: Any = json_schema(Failure)
-        failure = {JSON.value: OpenAPIMediaType(schema=schema)}
-        described = {
-            400: "a malformed parameter or Last-Event-ID",
-            401: "no or wrong bearer token",
-            404: "a session the ledger never started",
-            503: "the database is unavailable, or too many streams are open",
-        }
-        responses = {
-            "200": OpenAPIResponse(
-                description="the session's events, then the new ones as they are committed: "
-                "`id: <position>`, `event: <type>`, `data: <the event's JSON>`",
-                content={_MEDIA: OpenAPIMediaType(schema=_EVENT)},
-            )
-        }
-        for status, description in described.items():
-            responses[str(status)] = OpenAPIResponse(description=description, content=failure)
-        self.responses = dict(responses)
-
-
 Position = Annotated[
     int | None,
     Parameter(
@@ -171,7 +127,10 @@ LastEventId = Annotated[
 
 @get(
     "/session/live",
-    operation_class=_Documented,
+    # Not in the OpenAPI document: an event stream is no request-and-answer a client
+    # generated from it could call (a generic caller of a known session would wait on it
+    # forever). The document's description says how to follow a session.
+    include_in_schema=False,
     summary="Follow a session: its events as Server-Sent Events, then the new ones live",
     description="Every event of the session after `Last-Event-ID` (or `after`; default: from "
     "the start), each once, in log order; then new ones as they are committed. A comment at "

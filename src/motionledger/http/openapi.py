@@ -57,7 +57,16 @@ DESCRIPTION: Final = (
     '"result": ...}` or `{"ok": false, "error": {"code", "message"}}`.\n\n'
     "A bearer token is needed only when the server sets MOTIONLEDGER_API_TOKEN: then every "
     '/production request needs `Authorization: Bearer <token>` ("Authorize" on this page). '
-    "/healthz, /readyz and /metrics are always open."
+    "/healthz, /readyz and /metrics are always open.\n\n"
+    "Every 200 answer carries `Ledger-Position: <n>`: a write's event's log position, or the "
+    "position a read's answer reflects. Pass it as `minPosition` to any read to see that "
+    "write, through any `serve` on the same database.\n\n"
+    "**Follow a session live**: `GET /production/session/live?sessionId=<id>` answers "
+    "Server-Sent Events (`text/event-stream`; not listed below, as no generated client "
+    "could call a stream that never ends): every event of the session after `Last-Event-ID` "
+    "(or `after`, default from the start), each once in log order, as `id: <position>`, "
+    "`event: <type>`, `data: <the event as logged>`, then new ones as they are committed; a "
+    "comment line at least every 15 s. Try `curl -N` or `motionledger follow <sessionId>`."
 )
 
 
@@ -90,7 +99,7 @@ class OpenAPIJson(JsonRenderPlugin):
 _ERRORS: Final = {
     400: "a body or parameter fails its schema (nothing was published)",
     401: "no or wrong bearer token",
-    404: "unknown session or id",
+    404: "unknown session or id, or a minPosition beyond the log",
     409: "judged and rejected by the ledger's state (kept as a dead letter)",
     413: "body over the size limit",
     503: "broker or database unavailable",

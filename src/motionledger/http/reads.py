@@ -42,7 +42,7 @@ async def get_session(
 
 @get(
     "/session/active",
-    operation_class=documented(SessionRow | None, errors=(400, 401, 503)),
+    operation_class=documented(SessionRow | None, errors=_READ_ERRORS),
     summary="The latest-started session not complete or cancelled (or null)",
 )
 async def get_active_session(

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from ..errors import NotCaughtUp
+from ..errors import NotCaughtUp, NotFound
 from .waiters import Waiters
 
 Answer = tuple[bytes, int]  # the JSON of `result`, and the position it reflects
@@ -29,9 +29,28 @@ class Positions:
     """Waits for the read tables to reach a log position, within the write wait budget
     (without `waiters`, never: a read behind its position fails at once)."""
 
-    def __init__(self, waiters: Waiters | None = None, wait_ms: int = 0) -> None:
+    def __init__(
+        self,
+        waiters: Waiters | None = None,
+        wait_ms: int = 0,
+        log_head: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
         self._waiters = waiters
         self._budget_s = wait_ms / 1000
+        self._log_head = log_head
+
+    async def _known(self, position: int) -> None:
+        """A position beyond the log is none this ledger handed out (a write answers only
+        once its event is logged, a read only with what its tables reflect): NotFound at
+        once, rather than a wait for what will not come."""
+        if self._log_head is None:
+            return
+        head = await self._log_head()
+        if position > head:
+            raise NotFound(
+                f"position {position} is beyond the log (it ends at {head}): not a "
+                "Ledger-Position this ledger answered"
+            )
 
     def deadline(self) -> float:
         """When a wait that starts now gives up."""
@@ -60,11 +79,13 @@ class Positions:
             return await attempt()
         deadline = self.deadline()
         if as_of:
+            await self._known(min_position)
             await self.reached(min_position, deadline)
             body, position = await attempt()
             return body, max(position, min_position)
         body, position = await attempt()
         if position < min_position:
+            await self._known(min_position)
             await self.reached(min_position, deadline, position)
             body, position = await attempt()
             if position < min_position:  # tables only move forward; never answer short

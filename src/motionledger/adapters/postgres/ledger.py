@@ -375,3 +375,9 @@ async def dead_letters_by_id(
         list(ids),
     )
     return {row[0]: (row[1], bytes(row[2])) for row in rows}
+
+
+@translating
+async def log_head(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    """The highest position in the log (0 when empty): one primary-key probe."""
+    return int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM ledger.events"))
