@@ -245,3 +245,19 @@ def test_the_token_guards_production_but_not_the_probes(reads: FakeReads) -> Non
         )
         assert ok.status_code == 200
         assert http.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("token", [None, "s3cret"])
+def test_the_document_asks_for_a_token_only_when_the_server_does(
+    reads: FakeReads, token: str | None
+) -> None:
+    with client(reads, FakeWrites(None), token=token) as http:
+        document = http.get("/schema/openapi.json").json()
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    schemes = document.get("components", {}).get("securitySchemes", {})
+    if token:
+        assert schemes["bearer"]["scheme"] == "bearer"
+        assert all(op["security"] == [{"bearer": []}] for op in operations)
+    else:
+        assert schemes == {}
+        assert all("security" not in op for op in operations)

@@ -12,6 +12,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__, metrics
@@ -105,7 +106,7 @@ def create_app(
     """The endpoint: probes and metrics, and /production answered by the services that
     `reads`, `derived`, `writes` and `live` provide (None while they are not up: 503)."""
     app = Litestar(
-        route_handlers=[*HEALTH_ROUTES, production_router()],
+        route_handlers=[*HEALTH_ROUTES, production_router(token_required=bool(token))],
         exception_handlers=EXCEPTION_HANDLERS,
         dependencies={
             "health": Provide(lambda: health, sync_to_thread=False),
@@ -115,7 +116,7 @@ def create_app(
             title="motionledger",
             version=__version__,
             description=DESCRIPTION,
-            components=COMPONENTS,
+            components=COMPONENTS if token else Components(),
             path="/schema",
             # the document at /schema/openapi.json; the docs page (offline) at /schema
             render_plugins=[OpenAPIJson(), SwaggerDocs()],
